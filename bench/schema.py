@@ -1,0 +1,49 @@
+"""Structured-config schemas registered in Hydra's ConfigStore.
+
+Every `conf/model/*.yaml` starts from `model_schema`, so a wrong key, type or value fails when
+the config is composed, with a message naming the key, e.g. `model.sharing=foo` ->
+"sharing must be one of none, attention, ffn, all".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_modules.encoder import ACTIVATIONS, SHARING_MODES, EncoderConfig
+
+Sharing = Enum("Sharing", {m: m for m in SHARING_MODES}, type=str)
+Activation = Enum("Activation", {a: a for a in ACTIVATIONS}, type=str)
+
+
+@dataclass
+class ModelSchema(EncoderConfig):
+    """The encoder's architecture (EncoderConfig) plus what the census and loaders need."""
+
+    sharing: Sharing = Sharing.none  # type: ignore[assignment]
+    activation: Activation = Activation.gelu  # type: ignore[assignment]
+    name: str = "???"
+    # "random", "store" (the checkpoint store fills it) or "hf:<hub name or local dir>"
+    init: str = "random"
+    # The parameter count the papers give for this architecture, and where, for the census.
+    published_params: str | None = None
+    published_source: str | None = None
+
+
+ARCH_KEYS = tuple(f.name for f in fields(EncoderConfig))
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="model", name="model_schema", node=ModelSchema)
+
+
+def encoder_config(model_cfg: DictConfig | dict[str, Any]) -> EncoderConfig:
+    """The EncoderConfig of a composed `model` node (enums back to plain strings)."""
+    d = OmegaConf.to_container(model_cfg, resolve=True, enum_to_str=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    return EncoderConfig(**{k: d[k] for k in ARCH_KEYS if k in d})
+

@@ -1,0 +1,1 @@
+"""Models and LightningModules of the BERT-family benchmark suite."""
