@@ -1,0 +1,21 @@
+import os
+
+import pytest
+import torch
+
+# Tests share the machine with nothing heavy; two threads keep timings of nearby tests sane.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def tiny_cfg():
+    from lightning_modules.encoder import EncoderConfig
+
+    return EncoderConfig(
+        vocab_size=97, embedding_size=16, hidden_size=32, num_layers=3, num_heads=4, intermediate_size=48,
+        max_position_embeddings=64, dropout=0.0, attention_dropout=0.0,
+    )
