@@ -38,6 +38,10 @@ ARCH_KEYS = tuple(f.name for f in fields(EncoderConfig))
 
 
 def register_configs() -> None:
+    # Integer arithmetic for configs that derive one size from another (I = 4H, A = H / 64).
+    if not OmegaConf.has_resolver("mul"):
+        OmegaConf.register_new_resolver("mul", lambda a, b: int(a) * int(b))
+        OmegaConf.register_new_resolver("div", lambda a, b: int(a) // int(b))
     cs = ConfigStore.instance()
     cs.store(group="model", name="model_schema", node=ModelSchema)
 

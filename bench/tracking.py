@@ -1,0 +1,69 @@
+"""One W&B run per job: naming, the logged config, and a lifecycle that always finishes the run.
+
+A job that raises is recorded as failed (exit code 1, `status=failed`, `error=...` in the summary);
+a diverged training (non-finite loss) stops early and is recorded as `status=diverged`. Inside a
+multirun the exception is not re-raised, so the sweep's other jobs run and the sweep ends cleanly
+(Hydra's basic launcher would otherwise exit 1 at the end); in a single run it is re-raised.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.io import REPO_ROOT
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_name(overrides: list[str], job_type: str) -> str:
+    """An explicit, stable name built from the job's overrides (offline runs have none otherwise)."""
+    keep = [o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(("experiment=", "logger.", "hydra.", "paths."))]
+    return f"{job_type}:" + (",".join(sorted(keep)) if keep else "defaults")
+
+
+class Diverged(FloatingPointError):
+    """Training produced a non-finite loss."""
+
+
+def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], dict], *, reraise: bool) -> dict:
+    """Open the W&B run, run `job(cfg, run)`, put its results in the summary, always finish."""
+    import wandb
+
+    lg = cfg.logger
+    Path(lg.dir).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(
+        project=lg.project, entity=lg.entity, mode=lg.mode, dir=str(lg.dir), group=cfg.experiment,
+        job_type=cfg.job_type, name=name, tags=list(lg.tags or []), reinit="finish_previous",
+        config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+    )
+    summary: dict = {"status": "finished", "profile": cfg.profile.name, "git_commit": git_commit()}
+    exit_code, error = 0, None
+    try:
+        summary.update(job(cfg, run))
+    except FloatingPointError as e:  # diverged: stopped early, recorded, never averaged
+        summary.update(status="diverged", error=str(e))
+        error = e
+    except Exception as e:  # noqa: BLE001 - recorded in the run, re-raised outside multirun
+        summary.update(status="failed", error=f"{type(e).__name__}: {e}")
+        traceback.print_exc()
+        exit_code, error = 1, e
+    finally:
+        for k, v in summary.items():
+            run.summary[k] = v
+        run.finish(exit_code=exit_code)
+    if error is not None and reraise:
+        raise error
+    return summary

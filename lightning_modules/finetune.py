@@ -1,0 +1,90 @@
+"""Fine-tuning on top of any encoder: one LightningModule, one head per task type.
+
+Task types come from the task spec (`conf/task/*.yaml`), so there are no per-task branches:
+- classification: dropout + linear on the pooled [CLS] (the [CLS] hidden state when there is no pooler);
+- regression (STS-B): the same with one output and MSE;
+- span_qa (SQuAD): a linear layer giving start and end logits per token;
+- multiple_choice (RACE): one logit per option from its pooled [CLS], softmax over the options.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_modules.encoder import Encoder, EncoderConfig, init_weights
+from lightning_modules.optim import adamw_with_linear_schedule
+
+TASK_TYPES = ("classification", "regression", "span_qa", "multiple_choice")
+
+
+def head_outputs(task_type: str, num_labels: int | None) -> int:
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type must be one of {', '.join(TASK_TYPES)}, got {task_type!r}")
+    return {"classification": num_labels or 2, "regression": 1, "span_qa": 2, "multiple_choice": 1}[task_type]
+
+
+class FineTuneModule(L.LightningModule):
+    def __init__(
+        self,
+        encoder_cfg: dict,
+        task_type: str,
+        num_labels: int | None = None,
+        lr: float = 2e-5,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        total_steps: int = 1000,
+        classifier_dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = Encoder(EncoderConfig(**encoder_cfg))
+        self.task_type = task_type
+        self.dropout = nn.Dropout(classifier_dropout)
+        self.head = nn.Linear(self.encoder.cfg.hidden_size, head_outputs(task_type, num_labels))
+        init_weights(self.head)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        ids, mask, types = batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids")
+        if self.task_type == "multiple_choice":  # [B, C, T] -> [B*C, T]
+            B, C, T = ids.shape
+            flat = lambda x: None if x is None else x.reshape(B * C, T)  # noqa: E731
+            ids, mask, types = flat(ids), flat(mask), flat(types)
+        hidden, pooled = self.encoder(ids, mask, types)
+        if self.task_type == "span_qa":
+            return self.head(hidden)  # [B, T, 2]: start, end
+        cls = pooled if pooled is not None else hidden[:, 0]
+        logits = self.head(self.dropout(cls))
+        if self.task_type == "multiple_choice":
+            return logits.view(B, C)
+        return logits.squeeze(-1) if self.task_type == "regression" else logits
+
+    def loss(self, out: torch.Tensor, batch: dict) -> torch.Tensor:
+        if self.task_type == "span_qa":
+            T = out.shape[1]
+            start = batch["start_positions"].clamp(0, T - 1)
+            end = batch["end_positions"].clamp(0, T - 1)
+            return (F.cross_entropy(out[..., 0], start) + F.cross_entropy(out[..., 1], end)) / 2
+        if self.task_type == "regression":
+            return F.mse_loss(out, batch["labels"].float())
+        return F.cross_entropy(out, batch["labels"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self(batch), batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.global_step}")
+        self.log("train/loss", loss, prog_bar=False, on_step=True, on_epoch=False)
+        return loss
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self(batch).float().cpu()
+
+    def configure_optimizers(self):
+        h = self.hparams
+        return adamw_with_linear_schedule(
+            self, h.lr, h.weight_decay, math.ceil(h.warmup_ratio * h.total_steps), h.total_steps
+        )
