@@ -21,7 +21,8 @@ def effective_encoder_config(cfg: DictConfig, vocab_size: int | None = None) -> 
     for key in axis:
         if key not in ARCH_KEYS:
             raise KeyError(f"axis key {key!r} is not a model key (one of {', '.join(ARCH_KEYS)})")
-    profile_model = OmegaConf.to_container(cfg.profile.get("model") or {}, resolve=True)
+    node = cfg.profile.get("model")
+    profile_model = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     for key, value in profile_model.items():
         if key not in ARCH_KEYS:
             raise KeyError(f"profile.model.{key} is not a model key (one of {', '.join(ARCH_KEYS)})")

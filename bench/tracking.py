@@ -8,13 +8,16 @@ multirun the exception is not re-raised, so the sweep's other jobs run and the s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.io import REPO_ROOT
 
@@ -37,16 +40,37 @@ class Diverged(FloatingPointError):
     """Training produced a non-finite loss."""
 
 
+def job_dir(cfg: DictConfig, name: str) -> Path:
+    """Where a job keeps its resumable state: stable across restarts of the same job."""
+    key = hashlib.sha1(f"{cfg.experiment}|{cfg.profile.name}|{name}".encode()).hexdigest()[:12]
+    return Path(cfg.paths.cache) / "jobs" / str(cfg.experiment) / key
+
+
 def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], dict], *, reraise: bool) -> dict:
-    """Open the W&B run, run `job(cfg, run)`, put its results in the summary, always finish."""
+    """Open the W&B run, run `job(cfg, run)`, put its results in the summary, always finish.
+
+    A job restarted after a kill finds its `last.ckpt` in its job dir and resumes from it under
+    the same W&B run id (offline W&B writes a second directory; the run reader merges them).
+    """
     import wandb
 
     lg = cfg.logger
     Path(lg.dir).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
+    jdir = job_dir(cfg, name)
+    id_file = jdir / "wandb_id"
+    resuming = id_file.exists() and (jdir / "last.ckpt").exists()
+    if not resuming and jdir.exists():  # a finished or never-checkpointed earlier attempt: start over
+        shutil.rmtree(jdir)
+    jdir.mkdir(parents=True, exist_ok=True)
+    run_id = id_file.read_text().strip() if resuming else wandb.util.generate_id()
+    id_file.write_text(run_id)
+    with open_dict(cfg):
+        cfg.job_dir = str(jdir)
     run = wandb.init(
         project=lg.project, entity=lg.entity, mode=lg.mode, dir=str(lg.dir), group=cfg.experiment,
-        job_type=cfg.job_type, name=name, tags=list(lg.tags or []), reinit="finish_previous",
+        job_type=cfg.job_type, name=name, tags=list(lg.tags or []), reinit="finish_previous", id=run_id,
+        resume="allow" if resuming else None,
         config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
     )
     summary: dict = {"status": "finished", "profile": cfg.profile.name, "git_commit": git_commit()}
@@ -64,6 +88,10 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
         for k, v in summary.items():
             run.summary[k] = v
         run.finish(exit_code=exit_code)
+        if exit_code == 0:  # done: the resume state is no longer needed, the result is in W&B
+            for ckpt in jdir.glob("*.ckpt"):
+                ckpt.unlink()
+            (jdir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     if error is not None and reraise:
         raise error
     return summary

@@ -39,6 +39,7 @@ class FineTuneModule(L.LightningModule):
         warmup_ratio: float = 0.1,
         total_steps: int = 1000,
         classifier_dropout: float = 0.1,
+        seed: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -72,6 +73,11 @@ class FineTuneModule(L.LightningModule):
         if self.task_type == "regression":
             return F.mse_loss(out, batch["labels"].float())
         return F.cross_entropy(out, batch["labels"])
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout draws are a function of (seed, epoch): a run resumed from an epoch-end
+        # checkpoint continues exactly as the uninterrupted run would.
+        torch.manual_seed(self.hparams.seed * 100_003 + self.current_epoch)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch), batch)
