@@ -1,0 +1,222 @@
+"""The report stage: runs (offline files) -> reports/<table>.md (+ .png) and reports/README.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import SpecError, fmt_params, load_paper, load_spec, main, table_names
+from bench.wandb_reader import write_run_file
+
+T0 = 1.8e9  # 2027-01-15: the report's date comes from the newest run, never from the clock
+
+
+def _run(root: Path, run_id: str, *, E=768, sharing="all", task="mnli", seed=0, values=None, exit_code=0,
+         status="finished", error=None, profile="tiny", t=0, group="albert_sharing") -> None:
+    keys = {"mnli": ["mnli/acc_m"], "sst2": ["sst2/acc"], "race": ["race/acc"],
+            "squad_v1": ["squad_v1/f1", "squad_v1/exact_match"], "squad_v2": ["squad_v2/f1", "squad_v2/exact"]}[task]
+    summary = {"params/total": 480_000 if E == 768 else 410_000, "profile": profile, "git_commit": "abc1234",
+               "status": status, **dict(zip(keys, values or [50.0] * len(keys)))}
+    if error:
+        summary["error"] = error
+    config = {"experiment": group, "job_type": "finetune", "seed": seed, "task": {"name": task},
+              "model": {"name": "ALBERT-base", "embedding_size": E, "sharing": sharing}, "profile": {"name": profile}}
+    write_run_file(root / run_id / "wandb" / f"offline-run-20270101_000000-{run_id}", run_id=run_id,
+                   name=f"finetune:E={E},sharing={sharing},task={task},seed={seed}", group=group, job_type="finetune",
+                   config=config, summary=summary if exit_code is not None else None,
+                   history=[{"train/loss": 1.0}], exit_code=exit_code, start_time=T0 + t)
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "multirun"
+    # E=768 all-shared MNLI: three seeds -> median 70 and the range 60-90
+    for seed, v in enumerate([60.0, 90.0, 70.0]):
+        _run(root, f"m{seed}", seed=seed, values=[v], t=seed)
+    # E=768 all-shared SST-2: seed 0 finished; seed 1 failed after logging a (never used) 99
+    _run(root, "s0", task="sst2", values=[80.0], t=10)
+    _run(root, "s1", task="sst2", seed=1, values=[99.0], exit_code=1, status="failed", error="RuntimeError: boom", t=11)
+    # RACE: a failed run, then a finished rerun of the same seed: no flag, but the failure is listed
+    _run(root, "r0", task="race", values=[10.0], status="failed", error="ValueError: caught", t=12)
+    _run(root, "r1", task="race", values=[40.0], t=13)
+    # SQuAD v1.1 F1/EM
+    _run(root, "q0", task="squad_v1", values=[45.25, 38.0], t=14)
+    # shared-attention: SST-2 killed (no exit record), MNLI diverged
+    _run(root, "k0", sharing="attention", task="sst2", exit_code=None, t=20)
+    _run(root, "d0", sharing="attention", task="mnli", status="diverged", error="loss is nan", t=21)
+    return root
+
+
+def _table(md: str) -> tuple[list[str], dict[tuple, dict[str, str]]]:
+    lines = [line for line in md.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0][2:-2].split(" | ")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line[2:-2].split(" | ")]
+        rows[tuple(cells[:2])] = dict(zip(header, cells))
+    return header, rows
+
+
+def _report(runs: Path, out: Path, *extra: str) -> str:
+    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={out}", *extra]) == 0
+    return (out / "albert_sharing.md").read_text()
+
+
+def test_cells_median_range_states_and_missing(runs, tmp_path):
+    md = _report(runs, tmp_path / "reports")
+    header, rows = _table(md)
+    assert header[:4] == ["E", "sharing", "Params", "Params (paper)"]
+    row = rows[("768", "all-shared")]
+    assert row["MNLI"] == "70.0 (60.0–90.0)" and row["MNLI (paper)"] == "82.0"
+    assert row["SST-2"] == "80.0*"  # seed 1 failed: not averaged, the cell is flagged
+    assert row["RACE"] == "40.0"  # the failed run of seed 0 was rerun
+    assert row["SQuAD1.1 F1/EM"] == "45.2/38.0" and row["SQuAD1.1 F1/EM (paper)"] == "88.6/81.5"
+    assert row["SQuAD2.0 F1/EM"] == "missing" and row["Avg"] == "n/a"
+    assert row["Params"] == "0.48M" and row["Params (paper)"] == "31M"
+    att = rows[("768", "shared-attention")]
+    assert att["SST-2"] == "crashed" and att["MNLI"] == "diverged"
+    assert rows[("128", "not-shared")]["RACE"] == "missing"  # a paper row with no run at all
+    assert len(rows) == 8  # every paper row is shown
+
+
+def test_failed_and_crashed_runs_are_listed_by_name(runs, tmp_path):
+    md = _report(runs, tmp_path / "reports")
+    notes = md[md.index("**Notes.**"):]
+    assert "Runs: 10 (6 finished, 2 failed, 1 crashed, 1 diverged)" in notes
+    assert "`finetune:E=768,sharing=all,task=sst2,seed=1` (run s1) [E=768, sharing=all-shared]: failed: RuntimeError: boom" in notes
+    assert "(run r0) [E=768, sharing=all-shared]: failed: ValueError: caught" in notes
+    assert "(run k0) [E=768, sharing=shared-attention]: crashed" in notes
+    assert "(run d0) [E=768, sharing=shared-attention]: diverged: loss is nan" in notes
+    assert "99.0" not in md  # the failed run's value is nowhere
+    assert "E=768, sharing=all-shared (SQuAD2.0 F1/EM)" in notes  # missing cells are listed
+    assert "E=128, sharing=not-shared (every column)" in notes
+    assert "Seeds: 0, 1, 2 (3)" in notes and "Date: 2027-01-15" in notes
+
+
+def test_tiny_profile_is_labelled(runs, tmp_path):
+    md = _report(runs, tmp_path / "reports")
+    title, _, caption = md.splitlines()[:3]
+    assert title == "# ALBERT, cross-layer parameter sharing (ALBERT-base) — tiny profile"
+    assert "**tiny** profile" in caption and "not comparable with the paper" in caption
+
+
+def test_rerun_is_byte_identical_across_processes(runs, tmp_path):
+    out = tmp_path / "reports"
+    _report(runs, out)
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"albert_sharing.md", "albert_sharing.png", "README.md"} <= set(first)
+    subprocess.run([sys.executable, "-m", "bench.report", "experiment=albert_sharing", f"runs={runs}", f"out={out}"],
+                   check=True, capture_output=True, timeout=120)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+
+
+def test_corrupt_run_file_is_named_and_the_rest_reported(runs, tmp_path):
+    _run(runs, "bad", task="sst2", sharing="ffn", t=30)
+    (f,) = (runs / "bad").rglob("run-bad.wandb")
+    data = bytearray(f.read_bytes())
+    data[-10] ^= 0xFF
+    f.write_bytes(bytes(data))
+    md = _report(runs, tmp_path / "reports")
+    assert "(run bad) [E=768, sharing=shared-FFN]: corrupt:" in md and "run-bad.wandb" in md
+    assert _table(md)[1][("768", "shared-FFN")]["SST-2"] == "corrupt"
+    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "70.0 (60.0–90.0)"
+
+
+def test_old_report_stays_when_runs_cannot_be_read(runs, tmp_path):
+    out = tmp_path / "reports"
+    _report(runs, out)
+    before = (out / "albert_sharing.md").read_bytes()
+    assert main(["experiment=albert_sharing", f"runs={tmp_path / 'nowhere'}", f"out={out}"]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["experiment=albert_sharing", f"runs={empty}", f"out={out}"]) == 1  # no runs of the group
+    assert (out / "albert_sharing.md").read_bytes() == before
+
+
+def test_profiles_are_never_mixed(runs, tmp_path):
+    _run(runs, "p0", values=[11.0], profile="paper", t=-5)  # an older paper-profile run
+    md = _report(runs, tmp_path / "reports")
+    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "70.0 (60.0–90.0)"
+    assert "Runs at other profiles, not in this table: paper (1)." in md
+    md = _report(runs, tmp_path / "reports", "profile=paper")
+    assert md.splitlines()[0].endswith("— paper profile")
+    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "11.0"
+
+
+def test_index_lists_every_report_and_the_census(runs, tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "parameters.md").write_text("# Parameters\n")
+    _report(runs, out)
+    index = (out / "README.md").read_text()
+    assert "[parameters.md](parameters.md)" in index and "bench-census" in index
+    assert "[albert_sharing.md](albert_sharing.md), [albert_sharing.png](albert_sharing.png)" in index
+    for name in table_names():
+        assert f"{name}.md" in index
+    assert "albert_depth.md (not generated yet)" in index
+
+
+def test_every_spec_renders_from_synthetic_runs(tmp_path):
+    from bench.bench_report import make_runs
+
+    make_runs(tmp_path / "runs", n=150)
+    out = tmp_path / "reports"
+    assert main(["all", f"runs={tmp_path / 'runs'}", f"out={out}"]) == 0
+    assert sorted(p.stem for p in out.glob("*.md") if p.stem != "README") == table_names()
+    assert sorted(p.stem for p in out.glob("*.png")) == [
+        "albert_depth", "albert_embedding_size", "albert_sharing", "albert_width"]
+    nsp = (out / "roberta_nsp.md").read_text()
+    assert "Published columns are empty" in nsp and "FULL-SENTENCES" in nsp
+    assert "我喜欢吃[MASK][MASK]" in (out / "wwm_chinese.md").read_text()
+    header, rows = _table((out / "distilbert_speed.md").read_text())
+    assert rows[("ELMo", "—")]["Params (paper)"] == "180M"  # published only: not a BERT-family model
+    assert "Median latency (ms)" in header and "Median latency (ms) (paper)" not in header
+
+
+def test_glue_score_column_uses_the_suite_convention(tmp_path):
+    from lightning_modules.metrics.glue import GLUE_SCORE_CONVENTION, glue_score
+
+    metrics = {"cola": {"mcc": 30.0}, "mnli": {"acc_m": 70.0, "acc_mm": 10.0}, "mrpc": {"f1": 80.0, "acc": 70.0},
+               "qnli": {"acc": 75.0}, "qqp": {"f1": 60.0, "acc": 80.0}, "rte": {"acc": 55.0}, "sst2": {"acc": 85.0},
+               "stsb": {"pearson": 50.0, "spearman": 40.0}, "wnli": {"acc": 45.0}}
+    for i, (task, ms) in enumerate(metrics.items()):
+        write_run_file(tmp_path / "runs" / f"offline-run-20270101_000000-g{i}", run_id=f"g{i}", group="distilbert_glue",
+                       job_type="finetune", name=f"finetune:{task}",
+                       config={"seed": 0, "task": {"name": task}, "model": {"name": "DistilBERT"},
+                               "profile": {"name": "tiny"}},
+                       summary={f"{task}/{k}": v for k, v in ms.items()} | {"status": "finished"}, start_time=T0 + i)
+    assert main(["experiment=distilbert_glue", f"runs={tmp_path / 'runs'}", f"out={tmp_path / 'out'}"]) == 0
+    md = (tmp_path / "out" / "distilbert_glue.md").read_text()
+    lines = [line for line in md.splitlines() if line.startswith("| DistilBERT")]
+    header = [c.strip() for c in md.splitlines()[4][2:-2].split(" | ")]
+    row = dict(zip(header, [c.strip() for c in lines[0][2:-2].split(" | ")]))
+    assert row["Score"] == f"{glue_score(metrics):.1f}" and row["Score (paper)"] == "77.0"
+    assert row["MRPC"] == "75.0" and row["MNLI"] == "70.0" and row["STS-B"] == "45.0"
+    assert GLUE_SCORE_CONVENTION in md
+
+
+def test_params_are_printed_like_the_paper():
+    assert [fmt_params(n) for n in (11_683_584, 108_490_752, 1_272_164_352, 3_400_000, 412_000)] == \
+        ["12M", "108M", "1272M", "3.4M", "0.41M"]
+
+
+def test_spec_errors_name_the_file_and_key(tmp_path):
+    (tmp_path / "bad.yaml").write_text("title: t\nrows: []\ncolumns: []\ncolour: red\n")
+    with pytest.raises(SpecError, match=r"bad.yaml: unknown key\(s\) \['colour'\]"):
+        load_spec("bad", tmp_path)
+    (tmp_path / "bad2.yaml").write_text(
+        "title: t\npaper: albert_depth.csv\nrows: [{key: model.num_layers, label: depth}]\n"
+        "columns: [{name: A, metrics: [x/acc], paper: acc}]\n")
+    with pytest.raises(SpecError, match=r"albert_depth.csv has no column\(s\) \['depth', 'acc'\]"):
+        load_paper(load_spec("bad2", tmp_path))
+    (tmp_path / "bad3.yaml").write_text("title: t\nrows: []\ncolumns: [{name: Avg, mean_of: [MNLI]}]\n")
+    with pytest.raises(SpecError, match="mean_of names 'MNLI', not an earlier column"):
+        load_spec("bad3", tmp_path)
+
+
+def test_unknown_argument_is_refused():
+    with pytest.raises(SystemExit, match="unknown argument 'experimnt=x'"):
+        main(["experimnt=x"])
