@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from bench.io import CONF_DIR
 from bench.schema import register_configs
 from bench.tracking import run_name, run_tracked
 
@@ -35,7 +36,7 @@ def job_function(job_type: str):
     return getattr(importlib.import_module(module), fn)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     job = job_function(cfg.job_type)

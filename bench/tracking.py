@@ -53,6 +53,7 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
     the same W&B run id (offline W&B writes a second directory; the run reader merges them).
     """
     import wandb
+    from wandb.sdk.lib.runid import generate_id
 
     lg = cfg.logger
     Path(lg.dir).mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,7 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
     if not resuming and jdir.exists():  # a finished or never-checkpointed earlier attempt: start over
         shutil.rmtree(jdir)
     jdir.mkdir(parents=True, exist_ok=True)
-    run_id = id_file.read_text().strip() if resuming else wandb.util.generate_id()
+    run_id = id_file.read_text().strip() if resuming else generate_id()
     id_file.write_text(run_id)
     with open_dict(cfg):
         cfg.job_dir = str(jdir)
