@@ -29,6 +29,19 @@ JOBS = {
 register_configs()
 
 
+def quiet_libraries() -> None:
+    """Progress bars and tips of every library would bury the job's own log lines."""
+    import logging
+    import warnings
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="lightning")
+
+
 def job_function(job_type: str):
     if job_type not in JOBS:
         raise ValueError(f"job_type must be one of {', '.join(JOBS)}, got {job_type!r}")
@@ -39,6 +52,7 @@ def job_function(job_type: str):
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
+    quiet_libraries()
     job = job_function(cfg.job_type)
     run_tracked(cfg, run_name(list(hc.overrides.task), cfg.job_type), job, reraise=hc.mode != RunMode.MULTIRUN)
 
