@@ -1,7 +1,11 @@
 import os
 
-import pytest
-import torch
+# Idle OpenMP threads must not spin: on a 2-core machine they starve the other thread (and
+# other processes) and make tiny Lightning fits an order of magnitude slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 # Tests share the machine with nothing heavy; two threads keep timings of nearby tests sane.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
