@@ -33,7 +33,10 @@ ROW_KEYS = ("corpus_scale", "steps_multiplier")
 def objective_config(cfg: DictConfig) -> tuple[ObjectiveConfig, dict]:
     raw = OmegaConf.to_container(cfg.objective, resolve=True)
     row = {k: raw.pop(k) for k in ROW_KEYS if k in raw}
-    obj = ObjectiveConfig.from_cfg(raw, cfg.profile.name)
+    section = cfg.profile.get("objective_section") or cfg.profile.name
+    if isinstance(raw.get(section), dict):  # the profile may force scale keys (the smoke profile)
+        raw[section].update(OmegaConf.to_container(cfg.profile.get("objective_overrides") or {}, resolve=True))
+    obj = ObjectiveConfig.from_cfg(raw, section)
     if row.get("steps_multiplier") and obj.max_steps:
         obj = replace(obj, max_steps=int(obj.max_steps * row["steps_multiplier"]))
     return obj, row
