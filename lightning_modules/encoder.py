@@ -83,8 +83,9 @@ class Embeddings(nn.Module):
         pos = torch.arange(self.position_offset, T + self.position_offset, device=input_ids.device)
         x = self.word(input_ids) + self.position(pos)
         if self.token_type is not None:
-            tt = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
-            x = x + self.token_type(tt)
+            # RoBERTa has a single token type: its inputs carry no segment ids, whatever a pair encoding says.
+            use_ids = token_type_ids is not None and self.token_type.num_embeddings > 1
+            x = x + self.token_type(token_type_ids if use_ids else torch.zeros_like(input_ids))
         x = self.dropout(self.norm(x))
         return self.project(x) if self.project is not None else x
 
