@@ -9,8 +9,9 @@ always comes from the tokenizer in use.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from bench.config import plain
 from bench.schema import ARCH_KEYS, encoder_config
 from lightning_modules.encoder import EncoderConfig
 
@@ -21,8 +22,7 @@ def effective_encoder_config(cfg: DictConfig, vocab_size: int | None = None) -> 
     for key in axis:
         if key not in ARCH_KEYS:
             raise KeyError(f"axis key {key!r} is not a model key (one of {', '.join(ARCH_KEYS)})")
-    node = cfg.profile.get("model")
-    profile_model = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    profile_model = plain(cfg.profile.get("model"))
     for key, value in profile_model.items():
         if key not in ARCH_KEYS:
             raise KeyError(f"profile.model.{key} is not a model key (one of {', '.join(ARCH_KEYS)})")

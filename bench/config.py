@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bench.io import CONF_DIR
 from bench.schema import register_configs
@@ -30,3 +30,10 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "config", r
 
 def model_names() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+
+
+def plain(node) -> dict:
+    """A config node as a plain dict ({} for a missing or empty node)."""
+    if node is None:
+        return {}
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.architecture import effective_encoder_config
 from bench.checkpoint_store import CheckpointStore, load_state_dict
-from bench.config import compose_config
+from bench.config import compose_config, plain
 from bench.data import get_tokenizer, load_corpus
 from bench.pretraining_data import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
 from lightning_modules.distill import DistillModule, student_config
@@ -35,7 +35,7 @@ def objective_config(cfg: DictConfig) -> tuple[ObjectiveConfig, dict]:
     row = {k: raw.pop(k) for k in ROW_KEYS if k in raw}
     section = cfg.profile.get("objective_section") or cfg.profile.name
     if isinstance(raw.get(section), dict):  # the profile may force scale keys (the smoke profile)
-        raw[section].update(OmegaConf.to_container(cfg.profile.get("objective_overrides") or {}, resolve=True))
+        raw[section].update(plain(cfg.profile.get("objective_overrides")))
     obj = ObjectiveConfig.from_cfg(raw, section)
     if row.get("steps_multiplier") and obj.max_steps:
         obj = replace(obj, max_steps=int(obj.max_steps * row["steps_multiplier"]))
@@ -76,11 +76,17 @@ def _fit(cfg: DictConfig, obj: ObjectiveConfig, arch: EncoderConfig, module_fn, 
     trainer = pretraining_trainer(work_dir, obj, **_trainer_kwargs(cfg), num_sanity_val_steps=0)
     trainer.fit(module,
                 pretraining_dataloader(train_set, collator, obj.micro_batch_size, seed=int(cfg.seed)),
-                pretraining_dataloader(val_set, collator, obj.micro_batch_size, shuffle=False),
                 ckpt_path=str(resume) if resume else None)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("pretrain/", "distill/"))}
+    metrics = _logged(trainer)  # the last training step's values
+    val_loader = pretraining_dataloader(val_set, collator, obj.micro_batch_size, shuffle=False)
+    trainer.validate(module, val_loader, verbose=False)  # held-out MLM perplexity of the final weights
+    metrics.update(_logged(trainer))
     (work_dir / METRICS_FILE).write_text(json.dumps(metrics, sort_keys=True))
     return module
+
+
+def _logged(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("pretrain/", "distill/"))}
 
 
 def _store(cfg: DictConfig) -> CheckpointStore:
