@@ -1,0 +1,142 @@
+"""Length-grouped batches with dynamic padding.
+
+    make_dataloader(features, batch_size, shuffle, seed, pad_id) -> DataLoader of dicts of tensors
+
+Training order (shuffle=True, group_by_length=True) follows Hugging Face's LengthGroupedSampler:
+shuffle, cut into mega-batches of `mega_batch_mult` batches, sort each mega-batch by length, cut
+it into batches; the batches are then shuffled, except that the longest batch goes first (an
+out-of-memory error shows at step 1, not at step 900). Each batch is padded to its own longest
+example, so padding stays small. Evaluation (shuffle=False) keeps the dataset order, so that
+predictions line up with the dataset's example_id / offset_mapping columns.
+
+Batches hold input_ids, attention_mask, token_type_ids and labels / start_positions /
+end_positions, shaped [B, T] or [B, C, T] for multiple choice. Non-tensor columns (example_id,
+offset_mapping) stay on the dataset. Under DDP each rank takes every world_size-th batch.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Sampler
+
+TENSOR_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "labels", "start_positions", "end_positions")
+PADDED = {"input_ids", "token_type_ids", "attention_mask"}
+
+
+def feature_lengths(dataset) -> np.ndarray:
+    """Tokens per example (for [C, T] features, the longest choice), read from Arrow without decoding.
+    Goes through the dataset's indices, so a `.select(...)` or `.shuffle()` view gets its own lengths."""
+    col = dataset.select_columns(["input_ids"]).with_format("arrow")[:].column("input_ids")
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_list(col.type.value_type) or pa.types.is_large_list(col.type.value_type):
+        inner = pc.list_flatten(col)
+        lengths = pc.list_value_length(inner).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(col).to_numpy(zero_copy_only=False)
+        out = np.zeros(len(col), dtype=np.int64)
+        np.maximum.at(out, parents, lengths)
+        return out
+    return pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Batches of indices: length-grouped and shuffled per epoch (train), or in order (eval)."""
+
+    def __init__(self, lengths, batch_size: int, shuffle: bool, seed: int = 0, group_by_length: bool = True,
+                 mega_batch_mult: int = 50, drop_last: bool = False):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.group_by_length, self.mega_batch_mult, self.drop_last = group_by_length, mega_batch_mult, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning (or by hand) so each epoch gets a new order."""
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            order = np.arange(n)
+            batches = [order[i : i + bs].tolist() for i in range(0, n, bs)]
+        else:
+            g = np.random.default_rng([self.seed, self.epoch])
+            order = g.permutation(n)
+            if self.group_by_length:
+                mega = bs * self.mega_batch_mult
+                parts = [order[i : i + mega] for i in range(0, n, mega)]
+                order = np.concatenate([p[np.argsort(-self.lengths[p], kind="stable")] for p in parts])
+            batches = [order[i : i + bs].tolist() for i in range(0, n, bs)]
+            if self.group_by_length and len(batches) > 1:
+                longest = max(range(len(batches)), key=lambda i: max(self.lengths[batches[i]]))
+                first = batches.pop(longest)
+                batches = [first] + [batches[i] for i in g.permutation(len(batches))]
+        if self.drop_last and batches and len(batches[-1]) < bs:
+            batches.pop()
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            world, rank = dist.get_world_size(), dist.get_rank()
+            batches = batches[: len(batches) - len(batches) % world][rank::world]
+        return batches
+
+    def __iter__(self):
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad input_ids (pad_id), attention_mask and token_type_ids (0) to the longest in the batch."""
+    out: dict[str, torch.Tensor] = {}
+    first = rows[0]
+    nested = isinstance(first["input_ids"][0], list)
+    if nested:
+        longest = max(len(c) for r in rows for c in r["input_ids"])
+    else:
+        longest = max(len(r["input_ids"]) for r in rows)
+    for key in first:
+        if key in PADDED:
+            fill = pad_id if key == "input_ids" else 0
+            if nested:
+                choices = len(first[key])
+                t = torch.full((len(rows), choices, longest), fill, dtype=torch.long)
+                for i, r in enumerate(rows):
+                    for c, seq in enumerate(r[key]):
+                        t[i, c, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            else:
+                t = torch.full((len(rows), longest), fill, dtype=torch.long)
+                for i, r in enumerate(rows):
+                    t[i, : len(r[key])] = torch.as_tensor(r[key], dtype=torch.long)
+            out[key] = t
+        else:
+            values = [r[key] for r in rows]
+            out[key] = torch.tensor(values, dtype=torch.float32 if isinstance(values[0], float) else torch.long)
+    return out
+
+
+def make_dataloader(dataset, batch_size: int, shuffle: bool, seed: int, pad_id: int, group_by_length: bool = True,
+                    num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    """A DataLoader of padded tensor batches over a features Dataset (see module docstring)."""
+    columns = [c for c in TENSOR_COLUMNS if c in dataset.column_names]
+    if "input_ids" not in columns:
+        raise KeyError(f"dataset has no input_ids column (columns: {', '.join(dataset.column_names)})")
+    sampler = LengthGroupedBatchSampler(feature_lengths(dataset), batch_size, shuffle, seed, group_by_length,
+                                        drop_last=drop_last)
+    return DataLoader(dataset.select_columns(columns), batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id),
+                      num_workers=num_workers)
+
+
+def padding_ratio(loader: DataLoader) -> float:
+    """Padded tokens fed / real tokens, over one pass of the loader (1.0 = no padding)."""
+    fed = real = 0
+    for batch in loader:
+        fed += batch["attention_mask"].numel()
+        real += int(batch["attention_mask"].sum())
+    return fed / max(real, 1)

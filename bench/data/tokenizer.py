@@ -1,0 +1,144 @@
+"""Tokenizers with the `tokenizers` library only (transformers is optional and not needed here).
+
+    get_tokenizer(cfg.data, "en")   -> tokenizers.Tokenizer
+    special_ids(tokenizer)          -> SpecialIds(pad, unk, cls, sep, mask, vocab_size)
+
+`data.tokenizer.<language>.kind` picks one of:
+- wordpiece: uncased WordPiece (BERT's normalizer and pre-tokenizer) trained on the source's
+  corpus (`load_corpus`), specials [PAD]=0 [UNK] [CLS] [SEP] [MASK];
+- chinese_char: BERT-Chinese style, every CJK character its own token (the BERT normalizer puts
+  spaces around CJK characters, so WordPiece never merges them), same specials;
+- pretrained: `Tokenizer.from_pretrained(name)` from the hub (e.g. bert-base-uncased);
+- file: a tokenizer.json at `path`.
+Trained tokenizers are saved as tokenizer.json under <cache_dir>/tokenizers/<key>/ (key: kind,
+settings, language and the corpus identity) and reloaded from there, offline. All of them get the
+BERT template "[CLS] A [SEP]" / "[CLS] A [SEP] B [SEP]" with token type ids 0 / 1; no padding or
+truncation is stored in them (the feature builder truncates, the collate function pads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from bench.data.config import as_dict, cache_dir
+from bench.data.loading import SWITCH_HINT, corpus_identity, load_corpus
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# The names each role has in BERT-style and RoBERTa-style vocabularies.
+ROLE_NAMES = {
+    "pad": ("[PAD]", "<pad>"), "unk": ("[UNK]", "<unk>"), "cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"),
+    "mask": ("[MASK]", "<mask>"),
+}
+KINDS = ("wordpiece", "chinese_char", "pretrained", "file")
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    pad: int
+    unk: int
+    cls: int
+    sep: int
+    mask: int
+    vocab_size: int
+
+
+def special_ids(tokenizer: Tokenizer) -> SpecialIds:
+    """Ids of the special tokens and the vocabulary size (with added tokens)."""
+    ids = {}
+    for role, names in ROLE_NAMES.items():
+        found = [tokenizer.token_to_id(n) for n in names if tokenizer.token_to_id(n) is not None]
+        if not found:
+            raise KeyError(f"tokenizer has no {role} token (looked for {', '.join(names)})")
+        ids[role] = found[0]
+    return SpecialIds(**ids, vocab_size=tokenizer.get_vocab_size(with_added_tokens=True))
+
+
+def bert_template(tokenizer: Tokenizer) -> Tokenizer:
+    """[CLS] A [SEP] (B [SEP]) with type ids 0 for A and 1 for B."""
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return tokenizer
+
+
+def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2) -> Tokenizer:
+    """A BERT-style WordPiece tokenizer trained on `texts` ([PAD] is id 0)."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
+                                        show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return bert_template(tok)
+
+
+def train_chinese_char(texts: list[str], vocab_size: int = 21128) -> Tokenizer:
+    """BERT-Chinese style: the normalizer isolates every CJK character, so each is one token;
+    digits and Latin words still get WordPiece pieces."""
+    return train_wordpiece(texts, vocab_size=vocab_size, lowercase=True, min_frequency=1)
+
+
+def get_tokenizer(data_cfg, language: str) -> Tokenizer:
+    """The tokenizer of `data.tokenizer.<language>` (trained once and cached, or loaded)."""
+    d = as_dict(data_cfg)
+    spec = (d.get("tokenizer") or {}).get(language)
+    if not spec:
+        raise KeyError(f"data.tokenizer.{language} is not set (e.g. {{kind: wordpiece, vocab_size: 4000}})")
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"data.tokenizer.{language}.kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "pretrained":
+        return _from_pretrained(spec.get("name"), language)
+    if kind == "file":
+        path = Path(spec.get("path") or "")
+        if not path.is_file():
+            raise FileNotFoundError(f"data.tokenizer.{language}.path={str(path)!r} is not a tokenizer.json file")
+        return Tokenizer.from_file(str(path))
+    path = trained_tokenizer_path(d, language)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.parent) + ".lock"):
+            if not path.is_file():
+                texts = [" ".join(doc) if language != "zh" else "".join(doc) for doc in load_corpus(d, language)]
+                if kind == "wordpiece":
+                    tok = train_wordpiece(texts, int(spec.get("vocab_size", 30522)), bool(spec.get("lowercase", True)))
+                else:
+                    tok = train_chinese_char(texts, int(spec.get("vocab_size", 21128)))
+                tmp = path.with_suffix(f".tmp-{os.getpid()}")
+                tok.save(str(tmp))
+                os.replace(tmp, path)
+    return Tokenizer.from_file(str(path))
+
+
+def trained_tokenizer_path(d: dict, language: str) -> Path:
+    spec = d["tokenizer"][language]
+    key = {"spec": spec, "language": language, "corpus": corpus_identity(d, language), "version": 1}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return cache_dir(d) / "tokenizers" / f"{language}-{spec['kind']}-{digest}" / "tokenizer.json"
+
+
+def _from_pretrained(name: str | None, language: str) -> Tokenizer:
+    if not name:
+        raise KeyError(f"data.tokenizer.{language}.name is required for kind=pretrained")
+    try:
+        tok = Tokenizer.from_pretrained(name)
+    except Exception as e:
+        raise RuntimeError(f"cannot load the published tokenizer {name!r} from the hub ({type(e).__name__}: {e}). "
+                           f"To run without the hub, {SWITCH_HINT}.") from e
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def tokenizer_digest(tokenizer: Tokenizer) -> str:
+    """A hash of the tokenizer's full definition (vocab, normalizer, template)."""
+    return hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
