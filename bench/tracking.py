@@ -4,6 +4,18 @@ A job that raises is recorded as failed (exit code 1, `status=failed`, `error=..
 a diverged training (non-finite loss) stops early and is recorded as `status=diverged`. Inside a
 multirun the exception is not re-raised, so the sweep's other jobs run and the sweep ends cleanly
 (Hydra's basic launcher would otherwise exit 1 at the end); in a single run it is re-raised.
+
+Resume: a restarted job finds its job dir (same experiment, profile and overrides), its W&B id and
+its `last.ckpt`, and continues from the checkpoint under the same id. Offline W&B cannot resume a
+run (it writes a second directory from step 0) and a killed writer loses its unflushed tail, so
+the job's logger (`bench.finetune_job.ResumableWandbLogger`) makes the W&B step the trainer's step
+and also appends every row to `<job dir>/history.jsonl`: the resumed run first replays the rows
+before its checkpoint, and the run reader, which lets a later directory replace an earlier one from
+its first step on, gets every step exactly once.
+
+Distributed training: only the global-rank-0 process owns the W&B run and the job dir. A strategy
+that re-launches the script per rank (Lightning's `ddp`, `fsdp`, `deepspeed`) runs this whole job
+in every rank; the other ranks train without W&B and leave the job dir alone.
 """
 
 from __future__ import annotations
@@ -16,10 +28,18 @@ import subprocess
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.io import REPO_ROOT
+
+# Set by torchrun / Lightning's script launcher (LOCAL_RANK, NODE_RANK), SLURM and LSF in the
+# processes of ranks other than 0; a process where any is non-zero is not rank 0.
+RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+# Lightning strategies whose launcher re-runs `python -m bench.run <argv>` for every extra rank
+# (the spawn/fork/notebook variants start workers inside this process instead).
+SCRIPT_LAUNCHED = ("ddp", "fsdp", "deepspeed")
 
 
 def git_commit() -> str:
@@ -40,6 +60,19 @@ class Diverged(FloatingPointError):
     """Training produced a non-finite loss."""
 
 
+def is_rank_zero() -> bool:
+    """Whether this process is global rank 0 (or not part of a distributed launch at all)."""
+    return all(os.environ.get(k, "0").strip() in ("0", "") for k in RANK_VARS)
+
+
+def relaunches_script(strategy: Any) -> bool:
+    """Whether a Lightning `strategy` value starts its extra ranks by re-running the script."""
+    if not isinstance(strategy, str):
+        return False  # a Strategy object (configured in code) is the user's responsibility
+    name = strategy.lower()
+    return name.startswith(SCRIPT_LAUNCHED) and not any(w in name for w in ("spawn", "fork", "notebook"))
+
+
 def job_dir(cfg: DictConfig, name: str) -> Path:
     """Where a job keeps its resumable state: stable across restarts of the same job."""
     key = hashlib.sha1(f"{cfg.experiment}|{cfg.profile.name}|{name}".encode()).hexdigest()[:12]
@@ -51,14 +84,17 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
 
     A job restarted after a kill finds its `last.ckpt` in its job dir and resumes from it under
     the same W&B run id (offline W&B writes a second directory; the run reader merges them).
+    On a rank other than 0 the job runs with `run=None` and nothing is recorded.
     """
+    jdir = job_dir(cfg, name)
+    if not is_rank_zero():
+        return _run_other_rank(cfg, jdir, job)
     import wandb
     from wandb.sdk.lib.runid import generate_id
 
     lg = cfg.logger
     Path(lg.dir).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
-    jdir = job_dir(cfg, name)
     id_file = jdir / "wandb_id"
     resuming = id_file.exists() and (jdir / "last.ckpt").exists()
     if not resuming and jdir.exists():  # a finished or never-checkpointed earlier attempt: start over
@@ -75,6 +111,8 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
         config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
     )
     summary: dict = {"status": "finished", "profile": cfg.profile.name, "git_commit": git_commit()}
+    if resuming:
+        summary["resumed_from"] = str(jdir / "last.ckpt")
     exit_code, error = 0, None
     try:
         summary.update(job(cfg, run))
@@ -96,3 +134,17 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
     if error is not None and reraise:
         raise error
     return summary
+
+
+def _run_other_rank(cfg: DictConfig, jdir: Path, job: Callable[[DictConfig, object], dict]) -> dict:
+    """A non-zero rank of a script-launched strategy: train along, record nothing.
+
+    A divergence is seen by every rank at the same step (the module agrees on it across ranks);
+    rank 0 records it, so this rank exits quietly instead of taking the launch down with it.
+    """
+    with open_dict(cfg):
+        cfg.job_dir = str(jdir)
+    try:
+        return job(cfg, None)
+    except FloatingPointError:
+        return {"status": "diverged"}

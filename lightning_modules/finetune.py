@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,16 +75,25 @@ class FineTuneModule(L.LightningModule):
             return F.mse_loss(out, batch["labels"].float())
         return F.cross_entropy(out, batch["labels"])
 
-    def on_train_epoch_start(self) -> None:
-        # Dropout draws are a function of (seed, epoch): a run resumed from an epoch-end
-        # checkpoint continues exactly as the uninterrupted run would.
-        torch.manual_seed(self.hparams.seed * 100_003 + self.current_epoch)
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        # Dropout draws are a function of (seed, epoch, batch, rank): a run resumed from a
+        # checkpoint continues exactly as the uninterrupted run would (Lightning skips
+        # on_train_epoch_start in the epoch it resumes in), and DDP ranks draw different masks.
+        key = [int(self.hparams.seed), int(self.current_epoch), int(batch_idx), int(self.global_rank)]
+        torch.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch), batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.global_step}")
-        self.log("train/loss", loss, prog_bar=False, on_step=True, on_epoch=False)
+        batch_loss = loss.detach()
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            # The global batch's loss (the ranks' batches are equal in size): what is logged, the
+            # same number one process with the whole batch would log. Every rank sees it, so all
+            # stop at the same step on a non-finite loss (none is left waiting in an all-reduce).
+            batch_loss = trainer.strategy.reduce(batch_loss, reduce_op="mean")
+        if not torch.isfinite(batch_loss):
+            raise FloatingPointError(f"non-finite training loss {batch_loss.item()} at step {self.global_step}")
+        self.log("train/loss", batch_loss, prog_bar=False, on_step=True, on_epoch=False)
         return loss
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:

@@ -1,0 +1,143 @@
+"""Bad input stops a job with one clear message naming the culprit (key, file, keys), and
+overwrites nothing: no run dir for a config error, the weights files and reports left as they were."""
+
+import sys
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+import bench.run
+from bench.checkpoint_store import WEIGHTS, load_state_dict, save_state_dict
+from bench.config import compose_config
+from bench.finetune_job import finetune, state_mismatch
+from bench.report import main as report_main
+from bench.tracking import job_dir, run_name, run_tracked
+from bench.wandb_reader import RunFileError, read_runs, write_run_file
+from lightning_modules.encoder import Encoder, EncoderConfig
+from lightning_modules.finetune import FineTuneModule
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def bench_run(argv: list[str], monkeypatch) -> int:
+    """`bench-run <argv>` in this process (Hydra parses sys.argv and exits on a config error)."""
+    monkeypatch.setattr(sys, "argv", ["bench-run", *argv])
+    try:
+        bench.run.main()
+    except SystemExit as e:
+        return int(e.code or 0)
+    finally:
+        GlobalHydra.instance().clear()
+    return 0
+
+
+def run_job(overrides: list[str], wandb_dir) -> dict:
+    cfg = compose_config(overrides)
+    with open_dict(cfg):
+        cfg.logger.dir = str(wandb_dir)
+    return run_tracked(cfg, run_name(overrides, cfg.job_type), finetune, reraise=True)
+
+
+@pytest.mark.parametrize(("override", "culprit", "why"), [
+    ("model.hiddn_size=3", "model.hiddn_size", "Key 'hiddn_size' not in 'ModelSchema'"),
+    ("model.num_layers=deep", "model.num_layers", "Value 'deep' of type 'str' could not be converted to Integer"),
+])
+def test_config_errors_name_the_key_and_write_nothing(override, culprit, why, tmp_path, cache, monkeypatch, capsys):
+    code = bench_run(["profile=smoke", override, f"hydra.run.dir={tmp_path / 'run'}"], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert culprit in err and why in err
+    assert not (tmp_path / "run").exists() and not cache.exists()
+
+
+def test_missing_data_folder_is_named(tmp_path, cache):
+    with pytest.raises(FileNotFoundError, match=r"data.root='/nonexistent/glue' is not a folder"):
+        run_job(["profile=smoke", "task=sst2", "data=local", "data.root=/nonexistent/glue"], tmp_path / "w")
+    runs = read_runs(tmp_path / "w")
+    assert list(runs.state) == ["failed"]
+    assert "/nonexistent/glue" in runs["summary.error"].iloc[0]
+
+
+def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
+    """The reader names the file and the byte; the report marks the run corrupt, naming the file."""
+    runs_dir, out = tmp_path / "runs", tmp_path / "reports"
+    for i, masking in enumerate(["static", "dynamic"]):
+        write_run_file(runs_dir / f"offline-run-20240101_00000{i}-r{i}", run_id=f"r{i}", group="roberta_masking",
+                       job_type="finetune", start_time=1.7e9 + i,
+                       config={"objective": {"masking": masking}, "task": {"name": "sst2"},
+                               "profile": {"name": "smoke"}, "seed": 0},
+                       history=[{"train/loss": 0.7}] * 40,
+                       summary={"sst2/acc": 81.0 + i, "status": "finished", "profile": "smoke"})
+    assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}"]) == 0
+    assert "| dynamic | missing | 78.7 | missing | 84.0 | 82.0 |" in (out / "roberta_masking.md").read_text()
+
+    broken = runs_dir / "offline-run-20240101_000001-r1" / "run-r1.wandb"
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 2 + 3])  # cut inside a chunk, as a copy interrupted midway
+    with pytest.raises(RunFileError, match=rf"{broken}: truncated at byte \d+"):
+        read_runs(runs_dir)
+    assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}"]) == 0
+    text = (out / "roberta_masking.md").read_text()
+    assert "| dynamic | missing | 78.7 | missing | 84.0 | corrupt |" in text and "82.0" not in text
+    assert f"corrupt: {broken}: truncated at byte" in text
+    assert "| static | missing | 78.3 | missing | 84.3 | 81.0 |" in text  # the readable run is still reported
+
+
+def test_store_entry_of_another_architecture(tmp_path, cache):
+    """A store entry whose weights do not fit the configured encoder: the file and keys are named."""
+    overrides = ["profile=smoke", "task=sst2", "objective=bert", "profile.objective_overrides.max_steps=1"]
+    assert run_job(overrides, tmp_path / "w1")["status"] == "finished"  # pretrains and stores the entry
+    (entry,) = [p for p in (cache / "store").glob(f"*/{WEIGHTS}") if p.parent.name not in ("work", "locks")]
+    good = load_state_dict(entry)
+    vocab = good["encoder.embeddings.word.weight"].shape[0]
+    other = Encoder(EncoderConfig(vocab_size=vocab, embedding_size=32, hidden_size=48, num_layers=2, num_heads=2,
+                                  intermediate_size=64, max_position_embeddings=128))
+    save_state_dict({f"encoder.{k}": v for k, v in other.state_dict().items()}, entry)
+    written = entry.read_bytes()
+
+    with pytest.raises(ValueError) as err:
+        run_job(overrides, tmp_path / "w2")
+    msg = str(err.value)
+    assert msg.startswith(f"{entry}: its encoder weights do not fit the configured model (")
+    assert "hidden_size=32" in msg and "shape mismatch for" in msg and "unexpected attention.1." in msg
+    assert entry.read_bytes() == written  # nothing rewritten, nothing retrained
+    assert list(read_runs(tmp_path / "w2").state) == ["failed"]
+
+
+def test_resume_checkpoint_of_another_architecture(tmp_path, cache):
+    """A job dir's last.ckpt from another architecture stops the resume, names file and keys, stays."""
+    overrides = ["profile=smoke", "task=sst2"]
+    cfg = compose_config(overrides)
+    jdir = job_dir(cfg, run_name(overrides, "finetune"))
+    jdir.mkdir(parents=True)
+    (jdir / "wandb_id").write_text("otherarch1")
+    arch = dict(vocab_size=800, embedding_size=32, hidden_size=48, num_layers=1, num_heads=2, intermediate_size=64,
+                max_position_embeddings=128)
+    other = FineTuneModule(arch, "classification", num_labels=2)
+    last = jdir / "last.ckpt"
+    torch.save({"state_dict": other.state_dict(), "global_step": 4, "epoch": 0}, last)
+    written = last.read_bytes()
+
+    with pytest.raises(ValueError) as err:
+        run_job(overrides, tmp_path / "w")
+    msg = str(err.value)
+    assert msg.startswith(f"{last}: a checkpoint of another architecture than this job's (")
+    assert "hidden_size=32" in msg and "unexpected encoder.embeddings.project.bias" in msg  # E=32 -> H=48
+    assert "shape mismatch for encoder.attention.0.norm.bias [48] where the model has [32]" in msg
+    assert f"delete {jdir} to start this job over" in msg
+    assert last.read_bytes() == written
+    runs = read_runs(tmp_path / "w")
+    assert list(runs.run_id) == ["otherarch1"] and list(runs.state) == ["failed"]
+
+
+def test_state_mismatch_lists_every_kind_of_difference():
+    expected = {"a": torch.zeros(2, 3), "b": torch.zeros(4), "c": torch.zeros(1)}
+    found = {"a": torch.zeros(3, 3), "b": torch.zeros(4), "d": torch.zeros(1)}
+    assert state_mismatch(expected, found) == "shape mismatch for a [3, 3] where the model has [2, 3]; missing c; unexpected d"
+    assert state_mismatch(expected, dict(expected)) == ""

@@ -1,0 +1,78 @@
+"""Failure accounting in a real joblib-launched sweep: a job that raises is recorded as failed, a
+diverged one (non-finite loss) as diverged, the other jobs complete, the sweep exits 0, and the
+report shows those states, never numbers."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.io import REPO_ROOT
+from bench.report import build_table, load_spec, write_report
+from bench.wandb_reader import read_runs
+
+# One job per learning rate: 1e-3 trains; 1e30 diverges (a non-finite loss within the 3 smoke
+# steps); -1 fails inside the job (AdamW rejects a negative learning rate when the fit starts).
+LRS = {1e-3: "finished", 1e30: "diverged", -1.0: "failed"}
+SPEC = """\
+title: Failure accounting
+runs: {group: adhoc, job_type: finetune}
+rows:
+  - {key: profile.finetune.lr, label: lr}
+columns:
+  - {name: SST-2, metrics: [sst2/acc], digits: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Three jobs on two joblib workers: one finishes, one diverges, one fails."""
+    root = tmp_path_factory.mktemp("multirun")
+    env = {**os.environ, "BENCH_CACHE_DIR": str(root / "cache"), "WANDB_MODE": "offline"}
+    env.pop("WANDB_SERVICE", None)
+    cmd = [sys.executable, "-m", "bench.run", "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
+           "hydra.launcher.n_jobs=2", "profile.finetune.lr=1e-3,1e30,-1.0",
+           f"hydra.sweep.dir={root / 'sweep'}"]
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return root, out
+
+
+def test_sweep_completes_and_exits_0(sweep):
+    root, out = sweep
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = read_runs(root / "sweep")
+    assert len(runs) == 3 and set(runs.group) == {"adhoc"}
+    state = {float(lr): s for lr, s in zip(runs["config.profile.finetune.lr"], runs.state)}
+    assert state == LRS
+    error = {float(lr): e for lr, e in zip(runs["config.profile.finetune.lr"], runs["summary.error"])}
+    assert "non-finite training loss" in error[1e30] and "Invalid learning rate: -1.0" in error[-1.0]
+    assert list(runs.loc[runs.state == "diverged", "exit_code"]) == [0]  # stopped early, not crashed
+    assert list(runs.loc[runs.state == "failed", "exit_code"]) == [1]
+    assert list(runs.loc[runs["summary.sst2/acc"].notna(), "state"]) == ["finished"]  # only it has a score
+
+def test_joblib_workers_share_the_cores(sweep):
+    """joblib's loky backend caps each worker's threads at cores // n_jobs (the job logs it)."""
+    root, _ = sweep
+    logs = [p.read_text() for p in (root / "sweep").glob("*/*.log")]
+    assert len(logs) == 3
+    want = max(1, (os.cpu_count() or 1) // 2)
+    assert all(f"torch threads: {want}" in text for text in logs)
+
+
+def test_report_shows_states_never_numbers(sweep, tmp_path):
+    root, _ = sweep
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "spec" / "faults.yaml").write_text(SPEC)
+    spec = load_spec("faults", spec_dir=tmp_path / "spec")
+    runs = read_runs(root / "sweep", errors="mark")
+    table = build_table(spec, runs)
+    cells = {float(lr): measured for lr, measured, *_ in table.rows}
+    assert set(cells) == set(LRS)
+    assert (cells[1e30], cells[-1.0]) == ("diverged", "failed") and float(cells[1e-3]) >= 0
+    (md,) = [p for p in write_report(spec, runs, tmp_path / "out") if p.suffix == ".md"]
+    text = md.read_text()
+    assert "Runs: 3 (1 finished, 1 failed, 1 diverged)" in text
+    assert text.count(": failed: ValueError: Invalid learning rate") == 1
+    assert text.count(": diverged: non-finite training loss") == 1
+
