@@ -364,6 +364,7 @@ def finetune(cfg: DictConfig, run) -> dict:
         callbacks.append(KillAtStep(int(os.environ[KILL_AT_STEP_ENV])))
     trainer: L.Trainer = instantiate(
         cfg.trainer, max_steps=max_steps, callbacks=callbacks, default_root_dir=str(job_dir), logger=logger,
+        gradient_clip_val=hp.get("gradient_clip_val"),
         enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
     )
     world = trainer.world_size
