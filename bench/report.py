@@ -41,7 +41,7 @@ NOT_TABLES = {"parameters"}  # specs of other writers (bench-census)
 NOT_FINISHED = ("failed", "crashed", "diverged", "corrupt", "running")
 SPEC_KEYS = {"title", "source", "description", "paper", "paper_note", "runs", "rows", "expect", "paper_only",
              "paper_info", "columns", "caption", "figure", "example"}
-COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "task", "job_type", "where", "combine", "digits", "paper",
+COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "ratio_of", "to_row", "task", "job_type", "where", "combine", "digits", "paper",
                "paper_unit", "note"}
 DEFAULT_RUNS = ("multirun", "outputs")
 
@@ -94,9 +94,11 @@ def load_spec(name: str, spec_dir: Path = SPEC_DIR) -> dict:
             raise SpecError(f"{where}: columns[{i}] unknown key(s) {sorted(unknown)} (known: {sorted(COLUMN_KEYS)})")
         if "name" not in col:
             raise SpecError(f"{where}: columns[{i}] needs a 'name'")
-        kinds = [k for k in ("metrics", "params", "mean_of") if k in col]
+        kinds = [k for k in ("metrics", "params", "mean_of", "ratio_of") if k in col]
         if len(kinds) != 1:
-            raise SpecError(f"{where}: column {col['name']!r} needs exactly one of metrics / params / mean_of")
+            raise SpecError(f"{where}: column {col['name']!r} needs exactly one of metrics / params / mean_of / ratio_of")
+        if "ratio_of" in col and (col["ratio_of"] not in names or "to_row" not in col):
+            raise SpecError(f"{where}: column {col['name']!r}: ratio_of must name an earlier column, with to_row")
         col["kind"] = kinds[0]
         col["metrics"] = _as_list(col.get("metrics"))
         col["paper"] = _as_list(col.get("paper"))
@@ -385,6 +387,8 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
                 cell = Cell("—")
             elif col["kind"] == "mean_of":
                 cell = _mean_cell(cells, col)
+            elif col["kind"] == "ratio_of":
+                cell = Cell("n/a")  # filled below, once the reference row is known
             else:
                 sel = [r for r in in_row if (not col["job_type"] or r["job_type"] in col["job_type"])
                        and _record_where(r, col["where"])]
@@ -402,12 +406,34 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
             line += [cell.text] + ([ptext] if shown[col["name"]] else [])
         rows.append(line)
         if row_missing:
-            every = len(row_missing) == sum(c["kind"] != "mean_of" for c in spec["columns"])
+            every = len(row_missing) == sum(c["kind"] not in ("mean_of", "ratio_of") for c in spec["columns"])
             missing_cells.append(f"{_label_text(labels, lab)} ({'every column' if every else ', '.join(row_missing)})")
 
+    _fill_ratios(spec, order, rows, values, paper_values, shown, len(labels) + len(info))
     table = Table(spec, profile, labels, info, header, rows, values, paper_values)
     table.notes = _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes, profile, labels)
     return table
+
+
+def _fill_ratios(spec, order, rows, values, paper_values, shown, first: int) -> None:
+    """`ratio_of` columns: a row's value of another column over the reference row's (measured in
+    the same sweep), and the same ratio of the published numbers."""
+    pos = first
+    for col in spec["columns"]:
+        if col["kind"] == "ratio_of":
+            ref = _label_tuple(col["to_row"])
+            digits = int(col.get("digits", 2))
+            for lab, line in zip(order, rows):
+                for vals, offset in ((values, 0), (paper_values, 1)):
+                    num, den = vals.get(lab, {}).get(col["ratio_of"]), vals.get(ref, {}).get(col["ratio_of"])
+                    if (offset and not shown[col["name"]]) or (not offset and line[pos] == "—"):
+                        continue  # no published column / a published-only row
+                    ok = num is not None and den not in (None, 0)
+                    text = _fmt(num / den, digits) if ok else ("n/a" if not offset else "")
+                    line[pos + offset] = text
+                    if ok:
+                        vals[lab][col["name"]] = num / den
+        pos += 1 + shown[col["name"]]
 
 
 def _label_tuple(x) -> tuple:
