@@ -54,7 +54,7 @@ class EncoderConfig:
                 raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
+    def from_dict(cls, d: dict) -> EncoderConfig:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:

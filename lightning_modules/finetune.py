@@ -102,5 +102,5 @@ class FineTuneModule(L.LightningModule):
     def configure_optimizers(self):
         h = self.hparams
         return adamw_with_linear_schedule(
-            self, h.lr, h.weight_decay, math.ceil(h.warmup_ratio * h.total_steps), h.total_steps
+            self.named_parameters(), h.lr, h.weight_decay, math.ceil(h.warmup_ratio * h.total_steps), h.total_steps
         )

@@ -27,6 +27,7 @@ from torchmetrics import MeanMetric
 from bench.masking import IGNORE_INDEX
 from bench.pretraining_data import INPUT_FORMATS, MASKING_MODES, SENTENCE_TASKS
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead, SentencePairHead
+from lightning_modules.optim import adamw_with_linear_schedule, warmup_linear_decay
 
 SCALE_KEYS = (
     "batch_size",
@@ -147,44 +148,19 @@ class ObjectiveConfig:
 # --- optimizer ------------------------------------------------------------------------------------
 
 
-def warmup_linear_decay(warmup_steps: int, total_steps: int):
-    """LR multiplier: linear warm-up to 1, then linear decay to 0 at total_steps (BERT, RoBERTa)."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return factor
-
-
 def adamw_with_warmup(
     named_parameters: Iterable[tuple[str, nn.Parameter]], objective: ObjectiveConfig, total_steps: int
 ):
-    """AdamW, no weight decay on biases and LayerNorm weights, warm-up then linear decay.
-
-    Returns Lightning's `configure_optimizers` dict (scheduler stepped every optimizer step).
-    """
-    decay, no_decay = [], []
-    for name, p in named_parameters:
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": objective.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=objective.lr,
-        betas=(objective.adam_beta1, objective.adam_beta2),
-        eps=objective.adam_epsilon,
-    )
+    """The recipe's AdamW (its lr, decay, betas, eps) with warm-up (steps or ratio) then linear decay."""
     total_steps = max(1, int(total_steps))
     if objective.warmup_steps is not None:
         warmup = objective.warmup_steps
     else:
         warmup = round((objective.warmup_ratio or 0.0) * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_linear_decay(max(1, min(warmup, total_steps)), total_steps)
+    return adamw_with_linear_schedule(
+        named_parameters, objective.lr, objective.weight_decay, warmup, total_steps,
+        betas=(objective.adam_beta1, objective.adam_beta2), eps=objective.adam_epsilon,
     )
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def total_training_steps(module: L.LightningModule, objective: ObjectiveConfig) -> int:

@@ -73,7 +73,7 @@ def runs_dir(tmp_path_factory) -> Path:
     assert codes["fin01"] == 0 and codes["rai01"] == 1 and codes["kil01"] == -9
     # second attempt with the same id: offline W&B writes a new directory; it goes on at step 250
     # (the killed attempt's wandb-core may still be shutting down: one retry after a pause)
-    for attempt in range(2):
+    for _ in range(2):
         p = _launch(tmp, id="res01", name="finetune:resumed", mode="finish", steps=10, first_step=250,
                     attempt=2, resume="allow")
         if p.wait(timeout=120) == 0:
