@@ -38,7 +38,7 @@ class Published:
     tolerance: float
 
     @classmethod
-    def parse(cls, text: str, unit: str = "") -> "Published":
+    def parse(cls, text: str, unit: str = "") -> Published:
         s = f"{str(text).strip()}{unit}"
         m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([KMB])", s)
         if not m:
