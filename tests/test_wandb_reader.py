@@ -48,7 +48,10 @@ run.finish()
 
 
 def _launch(tmp: Path, **args) -> subprocess.Popen:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp), "WANDB_SILENT": "true",
+    # A clean W&B environment: an earlier in-process run (other tests) leaves variables such as
+    # WANDB_SERVICE pointing at that process's wandb-core, which a child must not join.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env = {**base, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp), "WANDB_SILENT": "true",
            "WANDB_DISABLE_GIT": "true", "WANDB_DISABLE_CODE": "true"}
     return subprocess.Popen([sys.executable, str(tmp / "job.py"), json.dumps(args)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
