@@ -259,7 +259,11 @@ def predict(module: FineTuneModule, dataset, batch_size: int, pad_id: int) -> li
     return result
 
 
-def evaluate(module, task: DictConfig, data_cfg, tokenizer, examples_by_split, hp, pad_id) -> dict[str, float]:
+def evaluate(module, task: DictConfig, data_cfg, tokenizer, examples_by_split, hp, pad_id,
+             out_dir: Path | None = None) -> dict[str, float]:
+    """The spec's metrics on every dev split; SQuAD also writes the official scripts' prediction
+    files to `out_dir` (`<split>_predictions.json`, `<split>_nbest_predictions.json`, v2:
+    `<split>_null_odds.json`)."""
     results: dict[str, float] = {}
     for split, suffix in task.splits.eval.items():
         examples = examples_by_split[split]
@@ -268,6 +272,8 @@ def evaluate(module, task: DictConfig, data_cfg, tokenizer, examples_by_split, h
         if task.type == "span_qa":
             inputs = dict(examples=examples, features=features,
                           start_logits=[o[:, 0] for o in outs], end_logits=[o[:, 1] for o in outs])
+            if out_dir is not None:
+                inputs.update(output_dir=out_dir, prefix=split)
         elif task.type == "multiple_choice":
             inputs = dict(logits=np.stack(outs), labels=np.array(features["labels"]),
                           example_ids=list(examples["example_id"]))
@@ -276,6 +282,36 @@ def evaluate(module, task: DictConfig, data_cfg, tokenizer, examples_by_split, h
         metrics = compute_task_metrics(task.type, list(task.metrics), **inputs)
         results.update({f"{task.name}/{k}{suffix or ''}": float(v) for k, v in metrics.items()})
     return results
+
+
+def write_test_predictions(module, task: DictConfig, data_cfg, tokenizer, examples_by_split, hp, pad_id,
+                           out_dir: Path) -> list[Path]:
+    """GLUE submission files for the test splits the spec's `submission` names: `<out_dir>/<SST-2>.tsv`
+    with a header `index<TAB>prediction` and one row per test example (its hub `idx`), the label as
+    its name (MNLI, QNLI, RTE), its index, or the STS-B score, as the GLUE server reads them."""
+    sub = task.get("submission") or {}
+    written = []
+    for split, stem in (sub.get("files") or {}).items():
+        features = build_features(task, data_cfg, tokenizer, split, hp["max_length"], hp.get("doc_stride"))
+        outs = np.stack(predict(module, features, hp.get("eval_batch_size", 64), pad_id))
+        index = examples_by_split[split]["idx"]
+        if sub["labels"] == "scores":
+            preds = [f"{v:.3f}" for v in outs.reshape(-1)]
+        else:
+            ids = outs.argmax(-1).tolist()
+            preds = [task.label_names[i] for i in ids] if sub["labels"] == "names" else [str(i) for i in ids]
+        path = out_dir / f"{stem}.tsv"
+        atomic_write_text(path, "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in zip(index, preds)))
+        written.append(path)
+    return written
+
+
+def predictions_dir(cfg: DictConfig, run) -> Path:
+    """Where a job's prediction files go: the W&B run's own files (kept and synced with the run, never
+    shared with another attempt), or `<job_dir>/predictions` when no run records the job."""
+    out = Path(run.dir) / "predictions" if run is not None else Path(cfg.job_dir) / "predictions"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _eval_device(cfg: DictConfig) -> torch.device:
@@ -385,5 +421,14 @@ def finetune(cfg: DictConfig, run) -> dict:
     summary.update(extra)
     summary["finetune/steps"] = steps
     summary["finetune/world_size"] = world
-    summary.update(evaluate(module, task, cfg.data, tokenizer, dataset, hp, ids.pad))
+    out_dir = predictions_dir(cfg, run)
+    summary.update(evaluate(module, task, cfg.data, tokenizer, dataset, hp, ids.pad, out_dir))
+    if cfg.get("predict_test"):
+        if not task.get("submission"):
+            log.warning("predict_test: task %s has no GLUE submission format (conf/task/%s.yaml: submission); "
+                        "no test predictions written", task.name, task.name)
+        for path in write_test_predictions(module, task, cfg.data, tokenizer, dataset, hp, ids.pad, out_dir):
+            log.info("test predictions: %s", path)
+    if any(out_dir.iterdir()):
+        summary["predictions_dir"] = str(out_dir)
     return summary

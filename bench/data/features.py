@@ -66,7 +66,7 @@ def build_features(task_cfg, data_cfg, tokenizer: Tokenizer, split: str, max_len
 
 def feature_key(spec: TaskSpec, d: dict, tokenizer: Tokenizer, split: str, max_length: int, doc_stride: int | None) -> str:
     what = {
-        "task": spec.to_dict() | {"hparams": None},
+        "task": spec.to_dict() | {"hparams": None, "submission": None},
         "data": source_identity(d, spec.hub["path"], spec.hub["name"], [split]),
         "tokenizer": tokenizer_digest(tokenizer),
         "split": split,

@@ -35,6 +35,9 @@ REQUIRED_KEYS = (
     "name", "type", "language", "hub", "splits", "columns", "label_names", "features", "metrics", "headline", "hparams",
 )
 SCALAR_DTYPES = ("string", "int32", "int64", "float32", "float64", "bool")
+# How a GLUE submission file writes a prediction: the label's name (MNLI, QNLI, RTE), its index,
+# or the regression score (STS-B).
+SUBMISSION_LABELS = ("names", "ids", "scores")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class TaskSpec:
     hparams: dict
     test_labels: bool = True
     synthetic: dict = field(default_factory=dict)
+    submission: dict = field(default_factory=dict)  # {files: {test split: file stem}, labels: names|ids|scores}
     source: str = "<dict>"  # the file the spec came from, for error messages
 
     @property
@@ -95,9 +99,10 @@ class TaskSpec:
         return d
 
     def digest(self) -> str:
-        """Hash of everything that defines the task's data (not its fine-tuning hparams)."""
+        """Hash of everything that defines the task's data (not how it is fine-tuned or submitted)."""
         d = self.to_dict()
         d.pop("hparams")
+        d.pop("submission")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -176,13 +181,32 @@ def spec_from_dict(d: dict, source: str = "<dict>") -> TaskSpec:
         splits={"train": splits["train"], "eval": dict(splits["eval"]), "test": list(splits.get("test") or [])},
         columns=dict(columns), label_names=list(d["label_names"]) if d["label_names"] else None,
         features=dict(features), metrics=list(d["metrics"]), headline=d["headline"], hparams=dict(d["hparams"]),
-        test_labels=bool(d.get("test_labels", True)), synthetic=dict(d.get("synthetic") or {}), source=source,
+        test_labels=bool(d.get("test_labels", True)), synthetic=dict(d.get("synthetic") or {}),
+        submission=_submission(d.get("submission"), d, source), source=source,
     )
     headlines = {f"{m}{s}" for s in spec.eval_splits.values() for m in spec.metrics}
     if spec.headline not in headlines:
         raise ValueError(f"{source}: headline {spec.headline!r} is none of the logged metrics {sorted(headlines)}")
     spec.hub_features()  # fails early on a bad dtype notation
     return spec
+
+
+def _submission(sub: Any, d: dict, source: str) -> dict:
+    """The spec's `submission` ({files: {test split: file stem}, labels: names|ids|scores}), checked."""
+    if not sub:
+        return {}
+    files, labels = dict(sub.get("files") or {}), sub.get("labels")
+    unknown = sorted(set(sub) - {"files", "labels"})
+    if unknown:
+        raise KeyError(f"{source}: unknown key(s) submission.{', submission.'.join(unknown)} (known: files, labels)")
+    tests = list((d.get("splits") or {}).get("test") or [])
+    stray = [s for s in files if s not in tests]
+    if not files or stray:
+        raise ValueError(f"{source}: submission.files must map test splits ({', '.join(tests) or 'none'}) to file "
+                         f"names, got {files}")
+    if labels not in SUBMISSION_LABELS:
+        raise ValueError(f"{source}: submission.labels must be one of {', '.join(SUBMISSION_LABELS)}, got {labels!r}")
+    return {"files": files, "labels": labels}
 
 
 def spec_file(name: str) -> Path:

@@ -1,0 +1,90 @@
+"""The files a fine-tuning job leaves beside its metrics: SQuAD's official-script prediction files
+(predictions, n-best, v2 null odds) for every dev split, and, with predict_test=true, GLUE
+submission files (`index<TAB>prediction`, labels as the GLUE server reads them)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import open_dict
+
+from bench.config import compose_config
+from bench.data import load_task
+from bench.data.specs import spec_file, spec_from_dict
+from bench.finetune_job import finetune
+from bench.tracking import run_name, run_tracked
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def run_job(overrides, tmp_path) -> tuple[dict, object]:
+    cfg = compose_config(["profile=smoke", *overrides])
+    with open_dict(cfg):
+        cfg.logger.dir = str(tmp_path / "wandb")
+    summary = run_tracked(cfg, run_name(overrides, cfg.job_type), finetune, reraise=True)
+    return summary, cfg
+
+
+def read_tsv(path):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0], [line.split("\t") for line in lines[1:]]
+
+
+@pytest.mark.parametrize(
+    "task, files, allowed",
+    [
+        ("mnli", ["MNLI-m", "MNLI-mm"], {"entailment", "neutral", "contradiction"}),
+        ("sst2", ["SST-2"], {"0", "1"}),
+        ("stsb", ["STS-B"], None),
+    ],
+)
+def test_glue_submission_files(task, files, allowed, tmp_path, cache):
+    summary, cfg = run_job([f"task={task}", "predict_test=true"], tmp_path)
+    out = tmp_path / "wandb"
+    assert summary["predictions_dir"].startswith(str(out)), summary  # inside the W&B run's own files
+    raw = load_task(cfg.task, cfg.data)
+    for stem, split in zip(files, cfg.task.submission.files):
+        header, rows = read_tsv(Path(summary["predictions_dir"]) / f"{stem}.tsv")
+        assert header == "index\tprediction"
+        assert [int(i) for i, _ in rows] == list(raw[split]["idx"])
+        if allowed is None:
+            assert all(isinstance(float(p), float) for _, p in rows)
+        else:
+            assert {p for _, p in rows} <= allowed
+
+
+def test_no_test_files_unless_asked(tmp_path, cache):
+    summary, _ = run_job(["task=sst2"], tmp_path)
+    assert "predictions_dir" not in summary  # nothing written, nothing claimed
+
+
+def test_squad_v2_prediction_files(tmp_path, cache):
+    summary, cfg = run_job(["task=squad_v2"], tmp_path)
+    out = Path(summary["predictions_dir"])
+    ids = set(load_task(cfg.task, cfg.data)["validation"]["id"])
+    predictions = json.loads((out / "validation_predictions.json").read_text())
+    null_odds = json.loads((out / "validation_null_odds.json").read_text())
+    nbest = json.loads((out / "validation_nbest_predictions.json").read_text())
+    assert set(predictions) == set(null_odds) == set(nbest) == ids
+    assert all(isinstance(v, str) for v in predictions.values())
+    assert all(isinstance(v, float) for v in null_odds.values())
+
+
+@pytest.mark.parametrize(
+    "submission, message",
+    [
+        ({"files": {"validation": "SST-2"}, "labels": "ids"}, "submission.files must map test splits (test)"),
+        ({"files": {"test": "SST-2"}, "labels": "words"}, "submission.labels must be one of names, ids, scores"),
+        ({"files": {"test": "SST-2"}, "labels": "ids", "format": "csv"}, "unknown key(s) submission.format"),
+    ],
+)
+def test_bad_submission_spec_names_the_key(submission, message):
+    d = yaml.safe_load(spec_file("sst2").read_text())
+    d["submission"] = submission
+    with pytest.raises((KeyError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        spec_from_dict(d, source="conf/task/sst2.yaml")
