@@ -234,7 +234,9 @@ def check_resume_checkpoint(path: Path, module: FineTuneModule) -> dict[str, int
 
 def predict(module: FineTuneModule, dataset, batch_size: int, pad_id: int) -> list[np.ndarray]:
     """Per-feature outputs in dataset order; batches are built from length-sorted features."""
-    lengths = np.array([len(x) if np.ndim(x) == 1 else len(x[0]) for x in dataset["input_ids"]])
+    # a multiple-choice feature holds one row per option, of different lengths: its longest is what pads
+    ragged = module.task_type == "multiple_choice"
+    lengths = np.array([max(map(len, x)) if ragged else len(x) for x in dataset["input_ids"]])
     order = np.argsort(lengths, kind="stable")
     loader = make_dataloader(dataset.select(order.tolist()), batch_size, shuffle=False, seed=0, pad_id=pad_id,
                              group_by_length=False)

@@ -1,4 +1,4 @@
-"""The files a fine-tuning job leaves beside its metrics: SQuAD's official-script prediction files
+"""Evaluation after fine-tuning and the files it leaves beside the metrics: SQuAD's official-script prediction files
 (predictions, n-best, v2 null odds) for every dev split, and, with predict_test=true, GLUE
 submission files (`index<TAB>prediction`, labels as the GLUE server reads them)."""
 
@@ -88,3 +88,14 @@ def test_bad_submission_spec_names_the_key(submission, message):
     d["submission"] = submission
     with pytest.raises((KeyError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
         spec_from_dict(d, source="conf/task/sst2.yaml")
+
+
+def test_race_evaluates_options_of_different_lengths(tmp_path, cache):
+    """Untruncated RACE inputs: the four options of a question have different lengths (at the smoke
+    profile's 64 tokens every option is cut to the same length and hides this path)."""
+    summary, cfg = run_job(["task=race", "profile.finetune.max_length=128"], tmp_path)
+    from bench.data import build_features, get_tokenizer
+
+    features = build_features(cfg.task, cfg.data, get_tokenizer(cfg.data, "en"), "validation", 128)
+    assert any(len({len(o) for o in x}) > 1 for x in features["input_ids"])  # the case under test exists
+    assert {"race/acc", "race/acc_middle", "race/acc_high", "race/acc_test"} <= set(summary), summary
