@@ -23,3 +23,23 @@ def tiny_cfg():
         vocab_size=97, embedding_size=16, hidden_size=32, num_layers=3, num_heads=4, intermediate_size=48,
         max_position_embeddings=64, dropout=0.0, attention_dropout=0.0,
     )
+
+
+@pytest.fixture
+def read_settled_runs():
+    """read_runs for runs this process has just finished: wandb-core may still be writing a run's
+    last block (its exit record) when `finish()` returns, and until then the reader rightly calls
+    the run crashed. Polls for up to 10 s until no run reads as crashed."""
+    import time
+
+    from bench.wandb_reader import read_runs
+
+    def read(path, **kwargs):
+        for _ in range(50):
+            runs = read_runs(path, **kwargs)
+            if "crashed" not in set(runs.state):
+                break
+            time.sleep(0.2)
+        return runs
+
+    return read

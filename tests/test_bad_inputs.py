@@ -56,10 +56,10 @@ def test_config_errors_name_the_key_and_write_nothing(override, culprit, why, tm
     assert not (tmp_path / "run").exists() and not cache.exists()
 
 
-def test_missing_data_folder_is_named(tmp_path, cache):
+def test_missing_data_folder_is_named(tmp_path, cache, read_settled_runs):
     with pytest.raises(FileNotFoundError, match=r"data.root='/nonexistent/glue' is not a folder"):
         run_job(["profile=smoke", "task=sst2", "data=local", "data.root=/nonexistent/glue"], tmp_path / "w")
-    runs = read_runs(tmp_path / "w")
+    runs = read_settled_runs(tmp_path / "w")
     assert list(runs.state) == ["failed"]
     assert "/nonexistent/glue" in runs["summary.error"].iloc[0]
 
@@ -89,7 +89,7 @@ def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
     assert "| static | missing | 78.3 | missing | 84.3 | 81.0 |" in text  # the readable run is still reported
 
 
-def test_store_entry_of_another_architecture(tmp_path, cache):
+def test_store_entry_of_another_architecture(tmp_path, cache, read_settled_runs):
     """A store entry whose weights do not fit the configured encoder: the file and keys are named."""
     overrides = ["profile=smoke", "task=sst2", "objective=bert", "profile.objective_overrides.max_steps=1"]
     assert run_job(overrides, tmp_path / "w1")["status"] == "finished"  # pretrains and stores the entry
@@ -107,10 +107,10 @@ def test_store_entry_of_another_architecture(tmp_path, cache):
     assert msg.startswith(f"{entry}: its encoder weights do not fit the configured model (")
     assert "hidden_size=32" in msg and "shape mismatch for" in msg and "unexpected attention.1." in msg
     assert entry.read_bytes() == written  # nothing rewritten, nothing retrained
-    assert list(read_runs(tmp_path / "w2").state) == ["failed"]
+    assert list(read_settled_runs(tmp_path / "w2").state) == ["failed"]
 
 
-def test_resume_checkpoint_of_another_architecture(tmp_path, cache):
+def test_resume_checkpoint_of_another_architecture(tmp_path, cache, read_settled_runs):
     """A job dir's last.ckpt from another architecture stops the resume, names file and keys, stays."""
     overrides = ["profile=smoke", "task=sst2"]
     cfg = compose_config(overrides)
@@ -132,7 +132,7 @@ def test_resume_checkpoint_of_another_architecture(tmp_path, cache):
     assert "shape mismatch for encoder.attention.0.norm.bias [48] where the model has [32]" in msg
     assert f"delete {jdir} to start this job over" in msg
     assert last.read_bytes() == written
-    runs = read_runs(tmp_path / "w")
+    runs = read_settled_runs(tmp_path / "w")
     assert list(runs.run_id) == ["otherarch1"] and list(runs.state) == ["failed"]
 
 

@@ -75,7 +75,7 @@ def test_killed_job_resumes_to_the_same_result(tmp_path, cache):
     np.testing.assert_array_equal(hist["train/loss"].to_numpy(), ref["train/loss"].to_numpy())
 
 
-def test_resume_needs_the_checkpoint_and_the_id(tmp_path, cache):
+def test_resume_needs_the_checkpoint_and_the_id(tmp_path, cache, read_settled_runs):
     """A job dir without last.ckpt (killed before its first epoch ended) starts over, new id."""
     cfg = compose_config(OVERRIDES)
     jdir = job_dir(cfg, run_name(OVERRIDES, "finetune"))
@@ -88,5 +88,5 @@ def test_resume_needs_the_checkpoint_and_the_id(tmp_path, cache):
     summary = run_tracked(cfg, run_name(OVERRIDES, "finetune"), finetune, reraise=True)
     assert summary["status"] == "finished" and "resumed_from" not in summary
     assert (jdir / "wandb_id").read_text() != "oldid123" and not (jdir / "stale.txt").exists()
-    runs = read_runs(tmp_path / "w")
+    runs = read_settled_runs(tmp_path / "w")
     assert list(runs.state) == ["finished"] and not runs.resumed.any()

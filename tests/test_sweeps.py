@@ -4,7 +4,6 @@ pattern); one real multirun goes end to end: sweep -> W&B offline -> report rows
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,7 @@ def smoke_env(tmp_path_factory):
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_first_cell_runs_at_smoke(experiment, smoke_env):
+def test_experiment_first_cell_runs_at_smoke(experiment, smoke_env, read_settled_runs):
     overrides = [f"experiment={experiment}", "profile=smoke", *first_cell(experiment)]
     cfg = compose_config(overrides)
     with open_dict(cfg):
@@ -66,13 +65,7 @@ def test_experiment_first_cell_runs_at_smoke(experiment, smoke_env):
     assert summary["params/total"] > 0
     if cfg.job_type == "finetune":
         assert any(k.startswith(f"{cfg.task.name}/") for k in summary), summary
-    # wandb-core may still be flushing the run's last block when finish() returns in-process
-    # (a sweep's report runs after the sweep's process has exited): give it a few seconds.
-    for _ in range(50):
-        runs = read_runs(smoke_env / "wandb" / experiment)
-        if list(runs.state) == ["finished"]:
-            break
-        time.sleep(0.2)
+    runs = read_settled_runs(smoke_env / "wandb" / experiment)
     assert list(runs.state) == ["finished"] and list(runs.group) == [experiment], runs.T.to_string()
 
 
