@@ -26,6 +26,13 @@ def tiny_cfg():
 
 
 @pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh cache (data, features, tokenizers, store, job dirs) for one test."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
 def read_settled_runs():
     """read_runs for runs this process has just finished: wandb-core may still be writing a run's
     last block (its exit record) when `finish()` returns, and until then the reader rightly calls

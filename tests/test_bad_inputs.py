@@ -19,12 +19,6 @@ from lightning_modules.encoder import Encoder, EncoderConfig
 from lightning_modules.finetune import FineTuneModule
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def bench_run(argv: list[str], monkeypatch) -> int:
     """`bench-run <argv>` in this process (Hydra parses sys.argv and exits on a config error)."""
     monkeypatch.setattr(sys, "argv", ["bench-run", *argv])

@@ -16,12 +16,6 @@ from bench.finetune_job import finetune
 from bench.tracking import run_name, run_tracked
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def run_job(overrides, tmp_path) -> tuple[dict, object]:
     cfg = compose_config(["profile=smoke", *overrides])
     with open_dict(cfg):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 from omegaconf import open_dict
 
@@ -30,12 +29,6 @@ def run_in_process(wandb_dir) -> dict:
     with open_dict(cfg):
         cfg.logger.dir = str(wandb_dir)
     return run_tracked(cfg, run_name(OVERRIDES, cfg.job_type), finetune, reraise=True)
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 def test_killed_job_resumes_to_the_same_result(tmp_path, cache):
