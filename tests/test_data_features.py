@@ -2,10 +2,9 @@
 cache keyed by what produced the features (a second run does not tokenize)."""
 
 import pytest
-from omegaconf import OmegaConf
+from conftest import small_data_cfg
 
 import bench.data.features as featmod
-from bench.config import compose_config
 from bench.data import build_features, get_tokenizer, load_task, load_task_spec, special_ids
 from bench.data.features import feature_key
 
@@ -14,9 +13,7 @@ SIZES = {"train": 60, "eval": 30, "test": 10, "corpus": {"en": 150, "zh": 80}, "
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
-    cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
-    cfg.update(cache_dir=str(tmp_path_factory.mktemp("cache")), sizes=SIZES)
-    return cfg
+    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ from collections import Counter
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
+from conftest import small_data_cfg
 
-from bench.config import compose_config
 from bench.data import build_features, get_tokenizer, load_task, load_task_spec, make_dataloader, special_ids
 from bench.data.features import encode_split
 from lightning_modules.encoder import Encoder, EncoderConfig
@@ -20,9 +19,7 @@ SIZES = {"train": 100, "eval": 400, "test": 10, "corpus": {"en": 600, "zh": 20},
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
-    cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
-    cfg.update(cache_dir=str(tmp_path_factory.mktemp("cache")), sizes=SIZES)
-    return cfg
+    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
 
 
 def train(task, cfg, steps, max_length, doc_stride=None, lr=1e-3):

@@ -7,7 +7,7 @@ import shutil
 import jieba
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
+from conftest import small_data_cfg
 
 from bench.config import compose_config
 from bench.data import load_corpus, load_task, load_task_spec, task_names
@@ -17,15 +17,9 @@ from bench.data.world import build_world
 SIZES = {"train": 90, "eval": 30, "test": 12, "corpus": {"en": 60, "zh": 40}, "overrides": {"stsb": {"validation": 45}}}
 
 
-def small_data_cfg(cache_dir, **changes) -> dict:
-    cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
-    cfg.update({"cache_dir": str(cache_dir), "sizes": SIZES, **changes})
-    return cfg
-
-
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
-    return small_data_cfg(tmp_path_factory.mktemp("cache"))
+    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +52,8 @@ def test_synthetic_task_has_hub_schema_and_local_gives_same_examples(task, cfg, 
 
 
 def test_world_is_deterministic_from_the_seed(cfg, tmp_path):
-    again = small_data_cfg(tmp_path / "a")
-    other = small_data_cfg(tmp_path / "b", seed=cfg["seed"] + 1)
+    again = small_data_cfg(tmp_path / "a", SIZES)
+    other = small_data_cfg(tmp_path / "b", SIZES, seed=cfg["seed"] + 1)
     assert synthetic_root(again).name == synthetic_root(cfg).name
     assert synthetic_root(other).name != synthetic_root(cfg).name
     a, b, c = (load_task("mnli", x)["train"].to_pandas() for x in (cfg, again, other))
@@ -69,7 +63,7 @@ def test_world_is_deterministic_from_the_seed(cfg, tmp_path):
 
 
 def test_sizes_change_the_world_folder(cfg, tmp_path):
-    bigger = small_data_cfg(tmp_path, sizes={**SIZES, "train": 91})
+    bigger = small_data_cfg(tmp_path, {**SIZES, "train": 91})
     assert synthetic_root(bigger).name.split("-")[0] == str(cfg["seed"])
     assert synthetic_root(bigger).name != synthetic_root(cfg).name
 

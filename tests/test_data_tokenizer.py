@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from omegaconf import OmegaConf
+from conftest import small_data_cfg
 from tokenizers import Tokenizer
 
 import bench.data.tokenizer as tokmod
-from bench.config import compose_config
 from bench.data import get_tokenizer, special_ids
 from bench.data.tokenizer import train_chinese_char, train_wordpiece, trained_tokenizer_path
 
@@ -18,9 +17,7 @@ SIZES = {"train": 20, "eval": 10, "test": 5, "corpus": {"en": 150, "zh": 80}, "o
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
-    cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
-    cfg.update(cache_dir=str(tmp_path_factory.mktemp("cache")), sizes=SIZES)
-    return cfg
+    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
 
 
 def test_transformers_is_not_needed():
