@@ -37,6 +37,14 @@ def _rewrite(path, table):
     pq.write_table(table, path)
 
 
+def _set_cell(path, column, row, value, type=None):
+    """Rewrite a parquet file with one cell of `column` changed: the bad value under test."""
+    t = pq.read_table(path)
+    values = t.column(column).to_pylist()
+    values[row] = value
+    _rewrite(path, t.set_column(t.schema.get_field_index(column), column, pa.array(values, type)))
+
+
 def test_local_root_reads(local):
     folder, cfg = local
     ds = load_task("sst2", cfg)
@@ -54,10 +62,7 @@ def test_missing_column_names_file_and_column(local):
 def test_wrong_label_value_names_file_column_and_row(local):
     folder, cfg = local
     f = folder / "validation-00000-of-00001.parquet"
-    t = pq.read_table(f)
-    labels = t.column("label").to_pylist()
-    labels[3] = 7
-    _rewrite(f, t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels, pa.int64())))
+    _set_cell(f, "label", 3, 7, pa.int64())
     with pytest.raises(ValueError, match=rf"{f}: column 'label' row 3 has value 7; expected a class index in \[0, 2\)"):
         load_task("sst2", cfg)
 
@@ -65,10 +70,7 @@ def test_wrong_label_value_names_file_column_and_row(local):
 def test_hidden_label_outside_a_test_split_is_rejected(local):
     folder, cfg = local
     f = folder / "train-00000-of-00001.parquet"
-    t = pq.read_table(f)
-    labels = t.column("label").to_pylist()
-    labels[0] = -1
-    _rewrite(f, t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels, pa.int64())))
+    _set_cell(f, "label", 0, -1, pa.int64())
     with pytest.raises(ValueError, match=rf"{f}: column 'label' row 0 has value -1"):
         load_task("sst2", cfg)
 
@@ -92,10 +94,7 @@ def test_missing_split_file_names_the_folder(local):
 def test_wrong_race_answer_is_named(world, tmp_path):
     shutil.copytree(world / "ehovy/race/middle", tmp_path / "ehovy/race/middle")
     f = tmp_path / "ehovy/race/middle/train-00000-of-00001.parquet"
-    t = pq.read_table(f)
-    answers = t.column("answer").to_pylist()
-    answers[5] = "E"
-    _rewrite(f, t.set_column(t.schema.get_field_index("answer"), "answer", pa.array(answers)))
+    _set_cell(f, "answer", 5, "E")
     with pytest.raises(ValueError, match=rf"{f}: column 'answer' row 5 has value 'E'"):
         load_task("race_middle", {"source": "local", "root": str(tmp_path), "cache_dir": str(tmp_path / "c")})
 
