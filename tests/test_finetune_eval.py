@@ -10,7 +10,7 @@ import yaml
 from omegaconf import open_dict
 
 from bench.config import compose_config
-from bench.data import load_task
+from bench.data import build_features, get_tokenizer, load_task
 from bench.data.specs import spec_file, spec_from_dict
 from bench.finetune_job import finetune
 from bench.tracking import run_name, run_tracked
@@ -88,8 +88,6 @@ def test_race_evaluates_options_of_different_lengths(tmp_path, cache):
     """Untruncated RACE inputs: the four options of a question have different lengths (at the smoke
     profile's 64 tokens every option is cut to the same length and hides this path)."""
     summary, cfg = run_job(["task=race", "profile.finetune.max_length=128"], tmp_path)
-    from bench.data import build_features, get_tokenizer
-
     features = build_features(cfg.task, cfg.data, get_tokenizer(cfg.data, "en"), "validation", 128)
     assert any(len({len(o) for o in x}) > 1 for x in features["input_ids"])  # the case under test exists
     assert {"race/acc", "race/acc_middle", "race/acc_high", "race/acc_test"} <= set(summary), summary
