@@ -11,7 +11,9 @@ Faults and scale:
 - `batch_size` is the global batch: under DDP each of the N processes takes batch_size / N, and the
   length-grouped batch sampler shards itself (every N-th batch), so Lightning's sampler is off;
 - evaluation runs once, in the rank-0 process, after fit: with several processes (ddp, ddp_spawn,
-  fsdp) on the weights of `last.ckpt`, the full state that Lightning writes from rank 0 at the end.
+  fsdp) on the weights of `last.ckpt`, the full state that Lightning writes from rank 0 at the end;
+- opt-in early stopping (`early_stopping.patience`, bench/early_stopping.py) scores a dev split during
+  the fit (one process only) and puts the best weights back before that evaluation.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import math
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.architecture import effective_encoder_config
 from bench.data import build_features, get_tokenizer, load_task, make_dataloader, special_ids
+from bench.early_stopping import DevEarlyStopping, early_stopping_plan
 from bench.encoders import resolve_encoder
 from bench.io import atomic_write_text
 from bench.tracking import is_rank_zero, relaunches_script
@@ -262,12 +265,14 @@ def predict(module: FineTuneModule, dataset, batch_size: int, pad_id: int) -> li
 
 
 def evaluate(module, task: DictConfig, data_cfg, tokenizer, examples_by_split, hp, pad_id,
-             out_dir: Path | None = None) -> dict[str, float]:
-    """The spec's metrics on every dev split; SQuAD also writes the official scripts' prediction
-    files to `out_dir` (`<split>_predictions.json`, `<split>_nbest_predictions.json`, v2:
-    `<split>_null_odds.json`)."""
+             out_dir: Path | None = None, splits: Sequence[str] | None = None) -> dict[str, float]:
+    """The spec's metrics on every dev split (or only `splits`); SQuAD also writes the official
+    scripts' prediction files to `out_dir` (`<split>_predictions.json`,
+    `<split>_nbest_predictions.json`, v2: `<split>_null_odds.json`)."""
     results: dict[str, float] = {}
     for split, suffix in task.splits.eval.items():
+        if splits is not None and split not in splits:
+            continue
         examples = examples_by_split[split]
         features = build_features(task, data_cfg, tokenizer, split, hp["max_length"], hp.get("doc_stride"))
         outs = predict(module, features, hp.get("eval_batch_size", 64), pad_id)
@@ -379,6 +384,7 @@ def finetune(cfg: DictConfig, run) -> dict:
                          f"tokenizer in use has {vocab}; use the checkpoint's own tokenizer "
                          f"(data.tokenizer.{task.language}: {{kind: file, path: <its tokenizer.json>}})")
     hp = finetune_hparams(cfg)
+    plan = early_stopping_plan(cfg, task)
     dataset = load_task(task, cfg.data)
     train = build_features(task, cfg.data, tokenizer, task.splits.train, hp["max_length"], hp.get("doc_stride"))
     steps_per_epoch = math.ceil(len(train) / hp["batch_size"])
@@ -398,6 +404,11 @@ def finetune(cfg: DictConfig, run) -> dict:
         logger = ResumableWandbLogger(run, job_dir / HISTORY_FILE)
         if resume is not None:
             logger.replay(before_step=resume["global_step"])
+    stopper = None
+    if plan is not None:
+        stopper = DevEarlyStopping(plan, lambda m: evaluate(m, task, cfg.data, tokenizer, dataset, hp, ids.pad,
+                                                            splits=[plan.split]))
+        callbacks.append(stopper)
     if os.environ.get(KILL_AT_STEP_ENV):
         callbacks.append(KillAtStep(int(os.environ[KILL_AT_STEP_ENV])))
     trainer: L.Trainer = instantiate(
@@ -406,6 +417,9 @@ def finetune(cfg: DictConfig, run) -> dict:
         enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
     )
     world = trainer.world_size
+    if stopper is not None and world > 1:
+        raise ValueError(f"early_stopping.patience is set, but the trainer runs {world} processes: early stopping "
+                         f"evaluates inside the one training process; unset it or use one device")
     if hp["batch_size"] % world:
         raise ValueError(f"batch_size={hp['batch_size']} (the global batch) is not divisible by the {world} "
                          f"processes of trainer.devices x trainer.num_nodes")
@@ -418,11 +432,15 @@ def finetune(cfg: DictConfig, run) -> dict:
     if not is_rank_zero():
         return {}
     module, steps = trained_module(trainer, module, last)
+    if stopper is not None:
+        stopper.restore_best(module)
     module.to(_eval_device(cfg))
     summary = {f"params/{k}": v for k, v in count_parameters(module.encoder).items() if k != "pooler"}
     summary.update(extra)
     summary["finetune/steps"] = steps
     summary["finetune/world_size"] = world
+    if stopper is not None:
+        summary.update(stopper.summary())
     out_dir = predictions_dir(cfg, run)
     summary.update(evaluate(module, task, cfg.data, tokenizer, dataset, hp, ids.pad, out_dir))
     if cfg.get("predict_test"):

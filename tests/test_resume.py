@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from omegaconf import open_dict
 
@@ -23,26 +24,31 @@ OVERRIDES = ["profile=smoke", "task=sst2", "profile.finetune.max_steps=12", "dat
 KILL_AT = 6  # in the second epoch: the epoch-end checkpoint of step 4 exists, steps 5-6 are lost
 
 
-def run_in_process(wandb_dir) -> dict:
-    """What `bench-run <OVERRIDES>` does, in this process (the same name, job dir and W&B id)."""
-    cfg = compose_config(OVERRIDES)
+def run_in_process(wandb_dir, overrides=OVERRIDES) -> dict:
+    """What `bench-run <overrides>` does, in this process (the same name, job dir and W&B id)."""
+    cfg = compose_config(overrides)
     with open_dict(cfg):
         cfg.logger.dir = str(wandb_dir)
-    return run_tracked(cfg, run_name(OVERRIDES, cfg.job_type), finetune, reraise=True)
+    return run_tracked(cfg, run_name(overrides, cfg.job_type), finetune, reraise=True)
 
 
-def test_killed_job_resumes_to_the_same_result(tmp_path, cache):
-    full = run_in_process(tmp_path / "full")
+# Early stopping's state (best score and step, best weights) must travel in last.ckpt: with the dev
+# set scored every 2 steps, a resumed job that forgot the checks before the kill would evaluate other weights.
+@pytest.mark.parametrize("extra", [[], ["early_stopping.patience=100", "early_stopping.every_n_steps=2"]],
+                         ids=["fixed_budget", "early_stopping"])
+def test_killed_job_resumes_to_the_same_result(tmp_path, cache, extra):
+    overrides = [*OVERRIDES, *extra]
+    full = run_in_process(tmp_path / "full", overrides)
     assert full["status"] == "finished" and full["finetune/steps"] == 12
 
     # The same job again (its finished job dir is cleared), killed by SIGKILL after step 6.
     # (a process of its own, with its own wandb-core: this one's would still hold the killed run's id)
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env.update({KILL_AT_STEP_ENV: str(KILL_AT), "BENCH_CACHE_DIR": str(cache)})
-    killed = subprocess.run([sys.executable, "-m", "bench.run", *OVERRIDES, f"hydra.run.dir={tmp_path / 'killed'}"],
+    killed = subprocess.run([sys.executable, "-m", "bench.run", *overrides, f"hydra.run.dir={tmp_path / 'killed'}"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    jdir = job_dir(compose_config(OVERRIDES), run_name(OVERRIDES, "finetune"))
+    jdir = job_dir(compose_config(overrides), run_name(overrides, "finetune"))
     last = jdir / "last.ckpt"
     assert last.exists() and not (jdir / "summary.json").exists()
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 4  # end of epoch 1
@@ -50,7 +56,7 @@ def test_killed_job_resumes_to_the_same_result(tmp_path, cache):
     first = read_runs(tmp_path / "killed")
     assert list(first.run_id) == [run_id] and list(first.state) == ["crashed"]
 
-    resumed = run_in_process(tmp_path / "resumed")
+    resumed = run_in_process(tmp_path / "resumed", overrides)
     assert resumed["resumed_from"] == str(last) and not last.exists()  # done: the resume state is gone
     metrics = [k for k in full if k.startswith(("sst2/", "finetune/", "params/"))]
     assert metrics and {k: resumed[k] for k in metrics} == {k: full[k] for k in metrics}
