@@ -374,3 +374,51 @@ def test_parameter_counts_equal_hugging_face(transformers):
         assert ours == theirs, (name, ours, theirs)
         if name in PUBLISHED_HF:
             assert ours == PUBLISHED_HF[name], name
+
+
+# ---------------------------------------------------------------------------------------------- the fine-tuning job
+
+
+def _bert_checkpoint(transformers, path: Path, vocab_size: int) -> Path:
+    torch.manual_seed(0)
+    model = transformers.BertForMaskedLM(transformers.BertConfig(**{**SMALL, "vocab_size": vocab_size}))
+    perturb(model)
+    model.save_pretrained(path)
+    return path
+
+
+def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, monkeypatch):
+    """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's) and
+    fine-tunes from its weights (lr 0 here, so the evaluated encoder must equal the import)."""
+    import bench.finetune_job as job
+    from bench.config import compose_config
+
+    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", vocab_size=1200)  # >= the smoke tokenizer's
+    seen = {}
+    real_evaluate = job.evaluate
+
+    def evaluate(module, *args, **kwargs):
+        seen.update(module.encoder.state_dict())
+        return real_evaluate(module, *args, **kwargs)
+
+    monkeypatch.setattr(job, "evaluate", evaluate)
+    cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", "profile.finetune.lr=0.0",
+                          f"+job_dir={tmp_path / 'job'}"])
+    summary = job.finetune(cfg, None)
+    imported = load_hf_checkpoint(ckpt)
+    assert summary["init"] == f"hf:{ckpt}"
+    assert summary["params/total"] == count_parameters(imported.encoder)["total"]
+    assert "sst2/acc" in summary
+    reference = imported.encoder.state_dict()
+    assert seen.keys() == reference.keys()
+    assert all(torch.equal(seen[k], reference[k]) for k in reference)
+
+
+def test_finetune_job_refuses_a_checkpoint_vocabulary_smaller_than_the_tokenizer(transformers, tmp_path, cache):
+    import bench.finetune_job as job
+    from bench.config import compose_config
+
+    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", vocab_size=100)
+    cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", f"+job_dir={tmp_path / 'job'}"])
+    with pytest.raises(ValueError, match=r"vocabulary has 100 tokens but the tokenizer in use has \d+.*\(data\.tokenizer\.en"):
+        job.finetune(cfg, None)
