@@ -373,7 +373,6 @@ def fit(trainer: L.Trainer, module: FineTuneModule, loader, ckpt_path: str | Non
 
 def finetune(cfg: DictConfig, run) -> dict:
     task = cfg.task
-    L.seed_everything(cfg.seed, workers=True)
     tokenizer = get_tokenizer(cfg.data, task.language)
     ids = special_ids(tokenizer)
     vocab = tokenizer.get_vocab_size()
@@ -389,6 +388,9 @@ def finetune(cfg: DictConfig, run) -> dict:
     train = build_features(task, cfg.data, tokenizer, task.splits.train, hp["max_length"], hp.get("doc_stride"))
     steps_per_epoch = math.ceil(len(train) / hp["batch_size"])
     max_steps = int(hp.get("max_steps") or steps_per_epoch * hp["epochs"])
+    # Seeded here, after the encoder is resolved: a store miss pretrains it in this process, which
+    # draws from the global RNG, and the head's init must not depend on whether the store had it.
+    L.seed_everything(cfg.seed, workers=True)
     module = FineTuneModule(
         arch.to_dict(), task.type, num_labels=len(task.label_names) if task.get("label_names") else None,
         lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_ratio=hp["warmup_ratio"], total_steps=max_steps,
