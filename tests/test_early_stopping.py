@@ -20,6 +20,16 @@ def plan_for(*overrides):
     return early_stopping_plan(cfg, cfg.task)
 
 
+def run_job(overrides, tmp_path) -> tuple[dict, list[dict]]:
+    """The tracked job (offline W&B under tmp_path): its summary and its history rows (job dir)."""
+    cfg = compose_config(overrides)
+    with open_dict(cfg):
+        cfg.logger.dir = str(tmp_path / "wandb")
+    summary = run_tracked(cfg, run_name(overrides, cfg.job_type), job.finetune, reraise=True)
+    history = [json.loads(line) for line in (Path(cfg.job_dir) / job.HISTORY_FILE).read_text().splitlines()]
+    return summary, history
+
+
 def test_off_by_default():
     assert compose_config([]).early_stopping.patience is None
     assert plan_for() is None
@@ -74,12 +84,8 @@ def test_job_stops_after_patience_and_evaluates_the_best_weights(tmp_path, cache
         return {"sst2/acc": next(script)}
 
     monkeypatch.setattr(job, "evaluate", evaluate)
-    overrides = ["task=sst2", "profile=smoke", "profile.finetune.max_steps=10",
-                 "early_stopping.patience=2", "early_stopping.every_n_steps=1"]
-    cfg = compose_config(overrides)
-    with open_dict(cfg):
-        cfg.logger.dir = str(tmp_path / "wandb")
-    summary = run_tracked(cfg, run_name(overrides, cfg.job_type), job.finetune, reraise=True)
+    summary, history = run_job(["task=sst2", "profile=smoke", "profile.finetune.max_steps=10",
+                                "early_stopping.patience=2", "early_stopping.every_n_steps=1"], tmp_path)
 
     assert summary["finetune/steps"] == 4 and summary["finetune/stopped_early"] is True
     assert summary["finetune/best_step"] == 2
@@ -87,22 +93,16 @@ def test_job_stops_after_patience_and_evaluates_the_best_weights(tmp_path, cache
     assert sorted(snapshots) == [1, 2, 3, 4]
     assert all(torch.equal(final[k], snapshots[2][k]) for k in final)
     assert not all(torch.equal(final[k], snapshots[4][k]) for k in final)  # training did move on
-    history = [json.loads(line) for line in (Path(cfg.job_dir) / job.HISTORY_FILE).read_text().splitlines()]
     logged = {r["step"]: r["row"]["early_stopping/sst2/acc"] for r in history if "early_stopping/sst2/acc" in r["row"]}
     assert logged == {0: 50.0, 1: 60.0, 2: 55.0, 3: 58.0}  # at the W&B step of the batch that ends the step
 
 
 def test_job_scores_only_the_watched_dev_split_at_every_check(tmp_path, cache):
     """Unpatched: the watched metric is computed by the official evaluation at every check."""
-    overrides = ["task=mnli", "profile=smoke", "profile.finetune.max_steps=4",
-                 "early_stopping.patience=100", "early_stopping.every_n_steps=2"]
-    cfg = compose_config(overrides)
-    with open_dict(cfg):
-        cfg.logger.dir = str(tmp_path / "wandb")
-    summary = run_tracked(cfg, run_name(overrides, cfg.job_type), job.finetune, reraise=True)
+    summary, history = run_job(["task=mnli", "profile=smoke", "profile.finetune.max_steps=4",
+                                "early_stopping.patience=100", "early_stopping.every_n_steps=2"], tmp_path)
     assert summary["finetune/steps"] == 4 and summary["finetune/stopped_early"] is False
     assert summary["finetune/best_step"] in (2, 4)
-    history = [json.loads(line) for line in (Path(cfg.job_dir) / job.HISTORY_FILE).read_text().splitlines()]
     checks = {r["step"]: r["row"] for r in history if "early_stopping/mnli/acc_m" in r["row"]}
     assert sorted(checks) == [1, 3]  # after optimizer steps 2 and 4
     assert all("early_stopping/mnli/acc_mm" not in row for row in checks.values())  # only the watched split
