@@ -52,6 +52,25 @@ def read_settled_runs():
     return read
 
 
+@pytest.fixture
+def evaluated_weights(monkeypatch) -> list[dict]:
+    """The weights each fine-tuning job of the test scores in its final evaluation: a copy of the
+    module's state per call of `bench.finetune_job.evaluate` (early stopping's checks, which name
+    their `splits`, are left out)."""
+    import bench.finetune_job as job
+
+    seen: list[dict] = []
+    real_evaluate = job.evaluate
+
+    def evaluate(module, *args, **kwargs):
+        if kwargs.get("splits") is None:
+            seen.append({k: v.clone() for k, v in module.state_dict().items()})
+        return real_evaluate(module, *args, **kwargs)
+
+    monkeypatch.setattr(job, "evaluate", evaluate)
+    return seen
+
+
 def small_data_cfg(cache_dir, sizes: dict, **changes) -> dict:
     """The default `data` config as a plain dict, with its own cache dir and split sizes."""
     from omegaconf import OmegaConf

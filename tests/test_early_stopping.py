@@ -68,16 +68,15 @@ def test_callback_state_round_trips():
     assert torch.equal(b.best_state["w"], torch.ones(2))
 
 
-def test_job_stops_after_patience_and_evaluates_the_best_weights(tmp_path, cache, monkeypatch):
+def test_job_stops_after_patience_and_evaluates_the_best_weights(tmp_path, cache, evaluated_weights, monkeypatch):
     """Scripted dev scores 50, 60, 55, 58, ... at steps 1, 2, 3, 4: with patience 2 the best is step
     2 and the job stops at step 4 of 10; the final evaluation sees step 2's weights."""
-    real_evaluate = job.evaluate
+    real_evaluate = job.evaluate  # evaluated_weights' recorder, then the real one
     script = iter([50.0, 60.0, 55.0, 58.0, 70.0, 70.0])
-    snapshots, final = {}, {}
+    snapshots = {}
 
     def evaluate(module, task, *args, splits=None, **kwargs):
         if splits is None:  # the job's final evaluation: the real one
-            final.update({k: v.clone() for k, v in module.state_dict().items()})
             return real_evaluate(module, task, *args, **kwargs)
         assert splits == ["validation"]
         snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in module.state_dict().items()}
@@ -91,6 +90,7 @@ def test_job_stops_after_patience_and_evaluates_the_best_weights(tmp_path, cache
     assert summary["finetune/best_step"] == 2
     assert "sst2/acc" in summary  # the final, real evaluation
     assert sorted(snapshots) == [1, 2, 3, 4]
+    (final,) = evaluated_weights
     assert all(torch.equal(final[k], snapshots[2][k]) for k in final)
     assert not all(torch.equal(final[k], snapshots[4][k]) for k in final)  # training did move on
     logged = {r["step"]: r["row"]["early_stopping/sst2/acc"] for r in history if "early_stopping/sst2/acc" in r["row"]}

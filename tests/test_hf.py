@@ -387,21 +387,13 @@ def _bert_checkpoint(transformers, path: Path, vocab_size: int) -> Path:
     return path
 
 
-def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, monkeypatch):
+def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, evaluated_weights):
     """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's) and
     fine-tunes from its weights (lr 0 here, so the evaluated encoder must equal the import)."""
     import bench.finetune_job as job
     from bench.config import compose_config
 
     ckpt = _bert_checkpoint(transformers, tmp_path / "bert", vocab_size=1200)  # >= the smoke tokenizer's
-    seen = {}
-    real_evaluate = job.evaluate
-
-    def evaluate(module, *args, **kwargs):
-        seen.update(module.encoder.state_dict())
-        return real_evaluate(module, *args, **kwargs)
-
-    monkeypatch.setattr(job, "evaluate", evaluate)
     cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", "profile.finetune.lr=0.0",
                           f"+job_dir={tmp_path / 'job'}"])
     summary = job.finetune(cfg, None)
@@ -409,6 +401,8 @@ def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, c
     assert summary["init"] == f"hf:{ckpt}"
     assert summary["params/total"] == count_parameters(imported.encoder)["total"]
     assert "sst2/acc" in summary
+    (state,) = evaluated_weights
+    seen = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
     reference = imported.encoder.state_dict()
     assert seen.keys() == reference.keys()
     assert all(torch.equal(seen[k], reference[k]) for k in reference)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import small_data_cfg
 
+from bench.architecture import effective_encoder_config
 from bench.bench_mc_probe import main as probe_main
 from bench.bench_mc_probe import probe_batch
 from bench.config import compose_config
@@ -83,11 +84,10 @@ def test_the_multiple_choice_path_fits_race_like_questions(tmp_path):
     tok = get_tokenizer(cfg, "en")
     ids = special_ids(tok)
     train = build_features("race_middle", cfg, tok, "train", 256)
-    model = compose_config(["profile=tiny"]).profile.model
-    arch = {k: model[k] for k in ("embedding_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")}
+    arch = effective_encoder_config(compose_config(["profile=tiny"]), vocab_size=ids.vocab_size)  # the jobs' own
     torch.manual_seed(0)
     module = FineTuneModule(
-        {**arch, "vocab_size": ids.vocab_size, "max_position_embeddings": 256},
+        arch.to_dict(),
         "multiple_choice",
         lr=1e-3,
         total_steps=60,

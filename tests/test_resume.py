@@ -92,26 +92,16 @@ def test_resume_needs_the_checkpoint_and_the_id(tmp_path, cache, read_settled_ru
 
 
 def test_same_result_whether_the_encoder_was_pretrained_in_the_job_or_read_from_the_store(tmp_path, cache,
-                                                                                          monkeypatch):
+                                                                                          evaluated_weights):
     """The first job of a row pretrains its encoder in-process (a store miss), which draws from the
     global RNG; the fine-tuning model must not depend on that (its head was initialized differently)."""
-    import bench.finetune_job as job
-
-    weights = []
-    real_evaluate = job.evaluate
-
-    def evaluate(module, *args, **kwargs):
-        weights.append({k: v.clone() for k, v in module.state_dict().items()})
-        return real_evaluate(module, *args, **kwargs)
-
-    monkeypatch.setattr(job, "evaluate", evaluate)
     overrides = ["profile=smoke", "task=sst2", "objective=roberta", "profile.finetune.max_steps=4"]
     summaries = []
     for attempt in ("miss", "hit"):
         cfg = compose_config(overrides)
         with open_dict(cfg):
             cfg.job_dir = str(tmp_path / attempt)
-        summaries.append(job.finetune(cfg, None))
+        summaries.append(finetune(cfg, None))
     assert [s["init"] for s in summaries] == ["store:roberta"] * 2
-    first, second = weights
+    first, second = evaluated_weights
     assert all(torch.equal(first[k], second[k]) for k in first), [k for k in first if not torch.equal(first[k], second[k])]
