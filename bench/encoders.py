@@ -3,6 +3,13 @@
 - `objective` other than `none`: pretrained (or distilled) by the recipe, through the store;
 - `model.init=hf:<name-or-dir>`: imported; the architecture is the checkpoint's own;
 - otherwise random initialization (BERT's N(0, 0.02)).
+
+The summary entries say what the fine-tuning head reads (`head_input`): the pooler only where a
+sentence-level pretraining task trained it (BERT's NSP, ALBERT's SOP); otherwise the [CLS] hidden
+state. An untrained pooler is a random N(0, 0.02) projection, and at small widths it shrinks the
+[CLS] signal (per-unit output std 0.02 x sqrt(H): 0.55 at H=768, 0.16 at H=64): at the tiny
+profile a classifier behind it sat on the class-prior plateau for up to 900 of 1,200 steps,
+against 100-300 without it (README: Fine-tuning and evaluation).
 """
 
 from __future__ import annotations
@@ -22,12 +29,23 @@ def resolve_encoder(cfg: DictConfig, arch: EncoderConfig) -> tuple[dict[str, tor
         from lightning_modules.hf import load_hf_checkpoint
 
         imported = load_hf_checkpoint(arg)
-        return imported.encoder.state_dict(), imported.config, {"init": f"hf:{arg}"}
+        trained = imported.config.pooler and imported.family in POOLER_TRAINED_FAMILIES
+        return imported.encoder.state_dict(), imported.config, {"init": f"hf:{arg}", "head_input": _head_input(trained)}
     if str(cfg.objective.name) != "none":
         from bench.pretrain_job import pretrained_encoder
 
         state, metrics = pretrained_encoder(cfg, arch)
-        return state, arch, {**metrics, "init": f"store:{cfg.objective.name}"}
+        trained = arch.pooler and str(cfg.objective.get("sentence_task", "none")) != "none"
+        return state, arch, {**metrics, "init": f"store:{cfg.objective.name}", "head_input": _head_input(trained)}
     if kind == "store":
         raise ValueError("model.init=store needs an objective other than none (the recipe that pretrains it)")
-    return None, arch, {"init": "random"}
+    return None, arch, {"init": "random", "head_input": _head_input(False)}
+
+
+# Hugging Face families whose released pooler was trained: BERT (NSP) and ALBERT (SOP). RoBERTa
+# checkpoints carry pooler weights that no objective trained; DistilBERT has none.
+POOLER_TRAINED_FAMILIES = ("bert", "albert")
+
+
+def _head_input(pooler_trained: bool) -> str:
+    return "pooler" if pooler_trained else "cls"

@@ -43,7 +43,7 @@ from bench.early_stopping import DevEarlyStopping, early_stopping_plan
 from bench.encoders import resolve_encoder
 from bench.io import atomic_write_text
 from bench.tracking import is_rank_zero, relaunches_script
-from lightning_modules.encoder import count_parameters
+from lightning_modules.encoder import Encoder, count_parameters
 from lightning_modules.finetune import FineTuneModule
 from lightning_modules.metrics import compute_task_metrics
 
@@ -203,7 +203,12 @@ def encoder_source(cfg: DictConfig, arch, init: str) -> str:
 
 
 def load_encoder_state(module: FineTuneModule, state: Mapping[str, torch.Tensor], source: Callable[[], str]) -> None:
-    """Load a pretrained or imported encoder; `source()` names its file when it does not fit."""
+    """Load a pretrained or imported encoder; `source()` names its file when it does not fit.
+
+    A module whose head reads the [CLS] hidden state has no pooler: the state's pooler is left out.
+    """
+    if module.encoder.pooler is None:
+        state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
     problems = state_mismatch(module.encoder.state_dict(), state)
     if problems:
         raise ValueError(f"{source()}: its encoder weights do not fit the configured model ({_arch_text(module)}): "
@@ -394,7 +399,7 @@ def finetune(cfg: DictConfig, run) -> dict:
     module = FineTuneModule(
         arch.to_dict(), task.type, num_labels=len(task.label_names) if task.get("label_names") else None,
         lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_ratio=hp["warmup_ratio"], total_steps=max_steps,
-        seed=cfg.seed,
+        seed=cfg.seed, use_pooler=extra["head_input"] == "pooler",
     )
     if encoder_state is not None:
         load_encoder_state(module, encoder_state, lambda: encoder_source(cfg, arch, str(extra.get("init"))))
@@ -437,7 +442,9 @@ def finetune(cfg: DictConfig, run) -> dict:
     if stopper is not None:
         stopper.restore_best(module)
     module.to(_eval_device(cfg))
-    summary = {f"params/{k}": v for k, v in count_parameters(module.encoder).items() if k != "pooler"}
+    with torch.device("meta"):  # the encoder as pretrained, pooler included (the fine-tuned head may skip it)
+        counted = Encoder(arch)
+    summary = {f"params/{k}": v for k, v in count_parameters(counted).items() if k != "pooler"}
     summary.update(extra)
     summary["finetune/steps"] = steps
     summary["finetune/world_size"] = world

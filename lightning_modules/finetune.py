@@ -1,7 +1,9 @@
 """Fine-tuning on top of any encoder: one LightningModule, one head per task type.
 
 Task types come from the task spec (`conf/task/*.yaml`), so there are no per-task branches:
-- classification: dropout + linear on the pooled [CLS] (the [CLS] hidden state when there is no pooler);
+- classification: dropout + linear on the pooled [CLS], or on the [CLS] hidden state
+  (`use_pooler=False`, or an encoder without a pooler; the job reads the pooler only where a
+  pretraining task trained it, bench/encoders.py);
 - regression (STS-B): the same with one output and MSE;
 - span_qa (SQuAD): a linear layer giving start and end logits per token;
 - multiple_choice (RACE): one logit per option from its pooled [CLS], softmax over the options.
@@ -10,6 +12,7 @@ Task types come from the task spec (`conf/task/*.yaml`), so there are no per-tas
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import lightning as L
 import numpy as np
@@ -41,10 +44,13 @@ class FineTuneModule(L.LightningModule):
         total_steps: int = 1000,
         classifier_dropout: float = 0.1,
         seed: int = 0,
+        use_pooler: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = Encoder(EncoderConfig(**encoder_cfg))
+        cfg = EncoderConfig(**encoder_cfg)
+        # without its pooler: a parameter no loss reaches would stall DDP's gradient reduction
+        self.encoder = Encoder(cfg if use_pooler else replace(cfg, pooler=False))
         self.task_type = task_type
         self.dropout = nn.Dropout(classifier_dropout)
         self.head = nn.Linear(self.encoder.cfg.hidden_size, head_outputs(task_type, num_labels))

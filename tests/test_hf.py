@@ -172,6 +172,25 @@ def test_pretraining_checkpoint_brings_pooler_and_sentence_pair_head(transformer
     assert (logits - ref.prediction_logits).abs().max() <= TOL
 
 
+@pytest.mark.parametrize("case, model_class, head_input", [
+    ("bert", "BertForPreTraining", "pooler"), ("albert_shared", "AlbertForPreTraining", "pooler"),
+    ("roberta", "RobertaModel", "cls"), ("distilbert", "DistilBertModel", "cls"),
+])
+def test_head_reads_the_pooler_only_where_pretraining_trained_it(transformers, tmp_path, case, model_class, head_input):
+    """RoBERTa checkpoints carry pooler weights that no objective trained (no NSP): the head reads [CLS]."""
+    from omegaconf import OmegaConf
+
+    from bench.encoders import resolve_encoder
+
+    cfg_cls, _, kwargs = HF_CASES[case]
+    torch.manual_seed(0)
+    getattr(transformers, model_class)(getattr(transformers, cfg_cls)(**kwargs)).save_pretrained(tmp_path)
+    cfg = OmegaConf.create({"model": {"init": f"hf:{tmp_path}"}, "objective": {"name": "none"}})
+    state, arch, extra = resolve_encoder(cfg, OUR_CASES["bert"])
+    assert extra["head_input"] == head_input
+    assert ("pooler.weight" in state) == (model_class != "DistilBertModel")  # RoBERTa's is there, unread
+
+
 def test_pytorch_bin_with_legacy_names_and_buffers(transformers, saved, tmp_path):
     """No safetensors: pytorch_model.bin (weights_only), TF-era gamma/beta names, a position_ids buffer."""
     sd = load_file(str(saved["bert"] / "model.safetensors"))
@@ -379,26 +398,30 @@ def test_parameter_counts_equal_hugging_face(transformers):
 # ---------------------------------------------------------------------------------------------- the fine-tuning job
 
 
-def _bert_checkpoint(transformers, path: Path, vocab_size: int) -> Path:
+def _bert_checkpoint(transformers, path: Path, vocab_size: int, model_class: str = "BertForMaskedLM") -> Path:
     torch.manual_seed(0)
-    model = transformers.BertForMaskedLM(transformers.BertConfig(**{**SMALL, "vocab_size": vocab_size}))
+    model = getattr(transformers, model_class)(transformers.BertConfig(**{**SMALL, "vocab_size": vocab_size}))
     perturb(model)
     model.save_pretrained(path)
     return path
 
 
-def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, evaluated_weights):
+# BertForPreTraining brings the pooler NSP trained, which the head reads; BertForMaskedLM has none
+@pytest.mark.parametrize("model_class, head_input", [("BertForMaskedLM", "cls"), ("BertForPreTraining", "pooler")])
+def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, evaluated_weights,
+                                                       model_class, head_input):
     """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's) and
     fine-tunes from its weights (lr 0 here, so the evaluated encoder must equal the import)."""
     import bench.finetune_job as job
     from bench.config import compose_config
 
-    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", vocab_size=1200)  # >= the smoke tokenizer's
+    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", 1200, model_class)  # >= the smoke tokenizer's vocab
     cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", "profile.finetune.lr=0.0",
                           f"+job_dir={tmp_path / 'job'}"])
     summary = job.finetune(cfg, None)
     imported = load_hf_checkpoint(ckpt)
     assert summary["init"] == f"hf:{ckpt}"
+    assert summary["head_input"] == head_input
     assert summary["params/total"] == count_parameters(imported.encoder)["total"]
     assert "sst2/acc" in summary
     (state,) = evaluated_weights
