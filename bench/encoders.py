@@ -4,9 +4,9 @@
 - `model.init=hf:<name-or-dir>`: imported; the architecture is the checkpoint's own;
 - otherwise random initialization (BERT's N(0, 0.02)).
 
-The summary entries say what the fine-tuning head reads (`head_input`): the pooler only where a
-sentence-level pretraining task trained it (BERT's NSP, ALBERT's SOP); otherwise the [CLS] hidden
-state. An untrained pooler is a random N(0, 0.02) projection, and at small widths it shrinks the
+The summary entries say what the fine-tuning head reads (`head_input`). By default (`head_input:
+auto`) that is the pooler only where a sentence-level pretraining task trained it (BERT's NSP,
+ALBERT's SOP), otherwise the [CLS] hidden state; `pooler` or `cls` force one for every row. An untrained pooler is a random N(0, 0.02) projection, and at small widths it shrinks the
 [CLS] signal (per-unit output std 0.02 x sqrt(H): 0.55 at H=768, 0.16 at H=64): at the tiny
 profile a classifier behind it sat on the class-prior plateau for up to 900 of 1,200 steps,
 against 100-300 without it (README: Fine-tuning and evaluation).
@@ -30,16 +30,17 @@ def resolve_encoder(cfg: DictConfig, arch: EncoderConfig) -> tuple[dict[str, tor
 
         imported = load_hf_checkpoint(arg)
         trained = imported.config.pooler and imported.family in POOLER_TRAINED_FAMILIES
-        return imported.encoder.state_dict(), imported.config, {"init": f"hf:{arg}", "head_input": _head_input(trained)}
+        head = head_input(cfg, imported.config, trained)
+        return imported.encoder.state_dict(), imported.config, {"init": f"hf:{arg}", "head_input": head}
     if str(cfg.objective.name) != "none":
         from bench.pretrain_job import pretrained_encoder
 
         state, metrics = pretrained_encoder(cfg, arch)
         trained = arch.pooler and str(cfg.objective.get("sentence_task", "none")) != "none"
-        return state, arch, {**metrics, "init": f"store:{cfg.objective.name}", "head_input": _head_input(trained)}
+        return state, arch, {**metrics, "init": f"store:{cfg.objective.name}", "head_input": head_input(cfg, arch, trained)}
     if kind == "store":
         raise ValueError("model.init=store needs an objective other than none (the recipe that pretrains it)")
-    return None, arch, {"init": "random", "head_input": _head_input(False)}
+    return None, arch, {"init": "random", "head_input": head_input(cfg, arch, False)}
 
 
 # Hugging Face families whose released pooler was trained: BERT (NSP) and ALBERT (SOP). RoBERTa
@@ -47,5 +48,14 @@ def resolve_encoder(cfg: DictConfig, arch: EncoderConfig) -> tuple[dict[str, tor
 POOLER_TRAINED_FAMILIES = ("bert", "albert")
 
 
-def _head_input(pooler_trained: bool) -> str:
-    return "pooler" if pooler_trained else "cls"
+def head_input(cfg: DictConfig, arch: EncoderConfig, pooler_trained: bool) -> str:
+    """`head_input` (auto | pooler | cls) resolved for this encoder: "pooler" or "cls"."""
+    choice = str(cfg.get("head_input", "auto"))
+    if choice not in ("auto", "pooler", "cls"):
+        raise ValueError(f"head_input={choice!r}: must be auto, pooler or cls")
+    if choice == "pooler" and not arch.pooler:
+        raise ValueError("head_input=pooler, but the encoder has no pooler (model.pooler=false, a DistilBERT "
+                         "student or checkpoint); use auto or cls")
+    if choice == "auto":
+        return "pooler" if pooler_trained else "cls"
+    return choice

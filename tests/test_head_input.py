@@ -56,3 +56,22 @@ def test_loading_a_pretrained_state_leaves_its_pooler_out_only_when_unread(tiny_
     broken = {k: v for k, v in pretrained.items() if k != "ffn.0.up.weight"}
     with pytest.raises(ValueError, match=r"pretrained\.safetensors.*ffn\.0\.up\.weight"):
         load_encoder_state(module, broken, lambda: "pretrained.safetensors")
+
+
+@pytest.mark.parametrize("objective, choice, head_input", [
+    ("roberta", "pooler", "pooler"), ("bert", "cls", "cls"), ("bert", "auto", "pooler"), ("none", "pooler", "pooler"),
+])
+def test_head_input_forces_one_choice_for_every_row(monkeypatch, tiny_cfg, objective, choice, head_input):
+    """e.g. the RoBERTa NSP table with head_input=cls: its rows then differ only in pretraining."""
+    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {}))
+    _, _, extra = resolve_encoder(compose_config([f"objective={objective}", f"head_input={choice}"]), tiny_cfg)
+    assert extra["head_input"] == head_input
+
+
+@pytest.mark.parametrize("choice, pooler, message", [
+    ("pooled", True, r"head_input='pooled': must be auto, pooler or cls"),
+    ("pooler", False, r"head_input=pooler, but the encoder has no pooler"),
+])
+def test_a_bad_head_input_is_named(tiny_cfg, choice, pooler, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_encoder(compose_config([f"head_input={choice}"]), replace(tiny_cfg, pooler=pooler))
