@@ -75,3 +75,11 @@ def test_head_input_forces_one_choice_for_every_row(monkeypatch, tiny_cfg, objec
 def test_a_bad_head_input_is_named(tiny_cfg, choice, pooler, message):
     with pytest.raises(ValueError, match=message):
         resolve_encoder(compose_config([f"head_input={choice}"]), replace(tiny_cfg, pooler=pooler))
+
+
+@pytest.mark.parametrize("objective", ["roberta_segment_pair_nsp", "roberta_sentence_pair_nsp", "roberta",
+                                       "roberta_doc_sentences"])
+def test_the_roberta_nsp_table_reads_cls_in_every_row(monkeypatch, tiny_cfg, objective):
+    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {}))
+    cfg = compose_config(["experiment=roberta_nsp", f"objective={objective}"])
+    assert resolve_encoder(cfg, tiny_cfg)[2]["head_input"] == "cls"
