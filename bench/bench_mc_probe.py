@@ -7,9 +7,10 @@ with the real FineTuneModule (one logit per option from its [CLS], softmax over 
 encoder, so the head reads the [CLS] state without the pooler, as the fine-tuning job does).
 It prints the training loss (ln 4 = 1.386 is chance) and the accuracy on fresh batches. At the tiny
 profile's size (H=64, L=2, 2 heads) the loss stays at 1.386-1.388 for 1,500 steps with a 30-word
-passage (through the untrained pooler: 1.386-1.387 for 2,000 steps), and with an 8-word one it
-starts to fall only after 2,000 steps (1.349 at 3,000, through the pooler); that is why RACE-like
-data sits at chance at the tiny profile (README: Fine-tuning and evaluation).
+passage (also with dropout 0, and at H=128 with 4 heads; through the untrained pooler: 1.386-1.387
+for 2,000 steps); with an 8-word one it starts to fall at about step 700 (1.314 at 1,500; through
+the pooler only after 2,000). That is why RACE-like data, about 100 words an article, sits at chance
+at the tiny profile (README: Fine-tuning and evaluation).
 
     python -m bench.bench_mc_probe                          # the tiny profile's encoder, 30 words
     python -m bench.bench_mc_probe --passage 8 --hidden 128 --heads 4 --steps 3000
