@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 import yaml
 
 from bench.config import compose_config, model_names
 from bench.io import CONF_DIR, PAPER_DIR, atomic_write_text
 from bench.schema import encoder_config
-from lightning_modules.encoder import Encoder, EncoderConfig, count_parameters, describe
+from lightning_modules.encoder import count_config_parameters, describe
 
 SPEC = CONF_DIR / "report" / "parameters.yaml"
 
@@ -52,11 +51,6 @@ class Published:
 
     def matches(self, count: int) -> bool:
         return abs(count - self.value) <= self.tolerance + 1e-9
-
-
-def count(cfg: EncoderConfig) -> dict[str, int]:
-    with torch.device("meta"):
-        return count_parameters(Encoder(cfg))
 
 
 def _row_overrides(src: dict, row: pd.Series) -> tuple[str | None, list[str]]:
@@ -106,7 +100,7 @@ def census() -> tuple[pd.DataFrame, list[str]]:
     def add(source: str, label: str, model: str, overrides: list[str], published: Published | None, note):
         cfg = compose_config([f"model={model}", *overrides])
         enc = encoder_config(cfg.model)
-        c = count(enc)
+        c = count_config_parameters(enc)
         rel, verdict = _verdict(published, c, note)
         if verdict.startswith("**NO"):
             unexplained.append(f"{source}: {label}")

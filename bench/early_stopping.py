@@ -4,8 +4,9 @@ papers fine-tune a fixed budget.
 Every `every_n_steps` optimizer steps the dev split of the watched metric is scored with the same
 official evaluation as the end of the job (never the test split), the scores are logged at that
 step (the W&B step of its last batch) as `early_stopping/<task>/<metric>`, and training stops
-after `patience` evaluations without an improvement of more than `min_delta`. The best weights are put back before the final evaluation, so the summary reports the
-best checkpoint. Every metric of the suite is higher-is-better.
+after `patience` evaluations without an improvement of more than `min_delta`. The best weights are
+put back before the final evaluation, so the summary reports the best checkpoint. Every metric of
+the suite is higher-is-better.
 
 The callback's state (best score and step, evaluations without improvement, best weights) travels
 in `last.ckpt`, so a killed and resumed job stops where the uninterrupted one would.

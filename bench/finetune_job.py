@@ -43,7 +43,7 @@ from bench.early_stopping import DevEarlyStopping, early_stopping_plan
 from bench.encoders import resolve_encoder
 from bench.io import atomic_write_text
 from bench.tracking import is_rank_zero, relaunches_script
-from lightning_modules.encoder import Encoder, count_parameters
+from lightning_modules.encoder import count_config_parameters
 from lightning_modules.finetune import FineTuneModule
 from lightning_modules.metrics import compute_task_metrics
 
@@ -442,9 +442,8 @@ def finetune(cfg: DictConfig, run) -> dict:
     if stopper is not None:
         stopper.restore_best(module)
     module.to(_eval_device(cfg))
-    with torch.device("meta"):  # the encoder as pretrained, pooler included (the fine-tuned head may skip it)
-        counted = Encoder(arch)
-    summary = {f"params/{k}": v for k, v in count_parameters(counted).items() if k != "pooler"}
+    # the encoder as pretrained, pooler included (the fine-tuned head may skip it)
+    summary = {f"params/{k}": v for k, v in count_config_parameters(arch).items() if k != "pooler"}
     summary.update(extra)
     summary["finetune/steps"] = steps
     summary["finetune/world_size"] = world

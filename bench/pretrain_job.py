@@ -22,7 +22,7 @@ from bench.config import compose_config, plain
 from bench.data import get_tokenizer, load_corpus
 from bench.pretraining_data import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
 from lightning_modules.distill import DistillModule, student_config
-from lightning_modules.encoder import EncoderConfig, count_parameters
+from lightning_modules.encoder import EncoderConfig, count_config_parameters
 from lightning_modules.pretrain import ObjectiveConfig, PretrainModule, pretraining_trainer
 
 METRICS_FILE = "metrics.json"
@@ -149,8 +149,5 @@ distill = pretrain
 
 
 def _counts(arch: EncoderConfig) -> dict[str, int]:
-    from lightning_modules.encoder import Encoder
-
-    with torch.device("meta"):
-        c = count_parameters(Encoder(arch))
+    c = count_config_parameters(arch)
     return {k: c[k] for k in ("total", "embedding", "non_embedding")}

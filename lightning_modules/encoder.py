@@ -227,6 +227,12 @@ def count_parameters(encoder: Encoder) -> dict[str, int]:
     return {"total": total, "embedding": embedding, "non_embedding": total - embedding, "pooler": pooler}
 
 
+def count_config_parameters(cfg: EncoderConfig) -> dict[str, int]:
+    """`count_parameters` of the encoder `cfg` describes, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        return count_parameters(Encoder(cfg))
+
+
 def forward_flops(cfg: EncoderConfig, seq_len: int, batch: int = 1) -> float:
     """Matmul FLOPs of one forward pass (2 per multiply-add), for achieved-GFLOP/s figures."""
     H, I, T = cfg.hidden_size, cfg.intermediate_size, seq_len
@@ -247,6 +253,7 @@ __all__ = [
     "MLMHead",
     "SentencePairHead",
     "count_parameters",
+    "count_config_parameters",
     "forward_flops",
     "describe",
     "init_weights",

@@ -6,7 +6,8 @@ Task types come from the task spec (`conf/task/*.yaml`), so there are no per-tas
   pretraining task trained it, bench/encoders.py);
 - regression (STS-B): the same with one output and MSE;
 - span_qa (SQuAD): a linear layer giving start and end logits per token;
-- multiple_choice (RACE): one logit per option from its pooled [CLS], softmax over the options.
+- multiple_choice (RACE): one logit per option from its [CLS] (pooled or not, as above), softmax
+  over the options.
 """
 
 from __future__ import annotations

@@ -15,18 +15,22 @@ from lightning_modules.encoder import Encoder
 from lightning_modules.finetune import FineTuneModule
 
 
+@pytest.fixture
+def stub_pretraining(monkeypatch):
+    """The store's pretraining replaced by an empty state: only the head decision is under test."""
+    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {"pretrain/loss": 1.0}))
+
+
 @pytest.mark.parametrize("objective, head_input", [
     ("bert", "pooler"), ("albert", "pooler"), ("roberta_sentence_pair_nsp", "pooler"),
     ("roberta", "cls"), ("roberta_static", "cls"), ("distil", "cls"), ("none", "cls"),
 ])
-def test_the_recipe_decides_what_the_head_reads(monkeypatch, tiny_cfg, objective, head_input):
-    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {"pretrain/loss": 1.0}))
+def test_the_recipe_decides_what_the_head_reads(stub_pretraining, tiny_cfg, objective, head_input):
     state, arch, extra = resolve_encoder(compose_config([f"objective={objective}"]), tiny_cfg)
     assert extra["head_input"] == head_input
 
 
-def test_an_encoder_without_pooler_gives_the_head_its_cls_state(monkeypatch, tiny_cfg):
-    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {}))
+def test_an_encoder_without_pooler_gives_the_head_its_cls_state(stub_pretraining, tiny_cfg):
     _, _, extra = resolve_encoder(compose_config(["objective=bert"]), replace(tiny_cfg, pooler=False))
     assert extra["head_input"] == "cls"
 
@@ -61,9 +65,8 @@ def test_loading_a_pretrained_state_leaves_its_pooler_out_only_when_unread(tiny_
 @pytest.mark.parametrize("objective, choice, head_input", [
     ("roberta", "pooler", "pooler"), ("bert", "cls", "cls"), ("bert", "auto", "pooler"), ("none", "pooler", "pooler"),
 ])
-def test_head_input_forces_one_choice_for_every_row(monkeypatch, tiny_cfg, objective, choice, head_input):
+def test_head_input_forces_one_choice_for_every_row(stub_pretraining, tiny_cfg, objective, choice, head_input):
     """e.g. the RoBERTa NSP table with head_input=cls: its rows then differ only in pretraining."""
-    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {}))
     _, _, extra = resolve_encoder(compose_config([f"objective={objective}", f"head_input={choice}"]), tiny_cfg)
     assert extra["head_input"] == head_input
 
@@ -79,7 +82,6 @@ def test_a_bad_head_input_is_named(tiny_cfg, choice, pooler, message):
 
 @pytest.mark.parametrize("objective", ["roberta_segment_pair_nsp", "roberta_sentence_pair_nsp", "roberta",
                                        "roberta_doc_sentences"])
-def test_the_roberta_nsp_table_reads_cls_in_every_row(monkeypatch, tiny_cfg, objective):
-    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {}))
+def test_the_roberta_nsp_table_reads_cls_in_every_row(stub_pretraining, tiny_cfg, objective):
     cfg = compose_config(["experiment=roberta_nsp", f"objective={objective}"])
     assert resolve_encoder(cfg, tiny_cfg)[2]["head_input"] == "cls"
