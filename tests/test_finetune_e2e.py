@@ -51,7 +51,7 @@ CASES = [
 ]
 # RACE-like is not here: at the tiny size (H=64, L=2) the multiple-choice head does not generalize in
 # the tiny budget: with 3,000 training questions the loss leaves ln(4) from step ~600-800 while dev stays
-# at the majority letter (it memorizes), with 10,000 it barely leaves ln(4) by step 1,200. The questions
+# at the majority letter (it memorizes), with 10,000 it stays near ln(4) for 3,000 steps. The questions
 # can be read (test_race_at_tiny.py: the Sliding Window baseline beats the majority letter by 27 points);
 # bench/bench_mc_probe.py shows the tiny encoder is slow to learn even "is this option's word in the
 # passage?" (README: Fine-tuning and evaluation).
