@@ -86,7 +86,9 @@ def iter_records(path: str | os.PathLike) -> Iterator[Any]:
     A file cut at a block boundary with its last record unfinished is what a killed writer leaves
     (it writes whole blocks): the records before it are yielded and reading stops. Anything else
     (bad header, CRC mismatch, a chunk cut in the middle, broken chunk sequence, undecodable
-    protobuf) raises RunFileError naming the file and offset.
+    protobuf) raises RunFileError naming the file and offset. A file read while its writer is
+    still at work can also end inside a chunk (CI once caught one at byte 8192, just after the
+    job's `finish()`): that too reads as truncated, and reads whole once the writer is done.
     """
     from wandb.proto import wandb_internal_pb2 as pb
 

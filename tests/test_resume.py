@@ -36,7 +36,7 @@ def run_in_process(wandb_dir, overrides=OVERRIDES) -> dict:
 # set scored every 2 steps, a resumed job that forgot the checks before the kill would evaluate other weights.
 @pytest.mark.parametrize("extra", [[], ["early_stopping.patience=100", "early_stopping.every_n_steps=2"]],
                          ids=["fixed_budget", "early_stopping"])
-def test_killed_job_resumes_to_the_same_result(tmp_path, cache, extra):
+def test_killed_job_resumes_to_the_same_result(tmp_path, cache, extra, read_settled_runs):
     overrides = [*OVERRIDES, *extra]
     full = run_in_process(tmp_path / "full", overrides)
     assert full["status"] == "finished" and full["finetune/steps"] == 12
@@ -62,13 +62,13 @@ def test_killed_job_resumes_to_the_same_result(tmp_path, cache, extra):
     assert metrics and {k: resumed[k] for k in metrics} == {k: full[k] for k in metrics}
 
     # W&B: one run, both directories merged, no step lost or repeated, the same curve.
-    runs = read_runs([tmp_path / "killed", tmp_path / "resumed"], history=True)
+    runs = read_settled_runs([tmp_path / "killed", tmp_path / "resumed"], history=True)
     assert len(runs) == 1
     run = runs.iloc[0]
     assert (run.run_id, run.state, bool(run.resumed)) == (run_id, "finished", True)
     assert run["summary.sst2/acc"] == full["sst2/acc"]
     hist = run.history
-    ref = read_runs(tmp_path / "full", history=True).iloc[0].history
+    ref = read_settled_runs(tmp_path / "full", history=True).iloc[0].history
     assert list(hist.index) == list(range(12)) == list(ref.index)
     assert list(hist["trainer/global_step"]) == list(range(12))
     np.testing.assert_array_equal(hist["train/loss"].to_numpy(), ref["train/loss"].to_numpy())

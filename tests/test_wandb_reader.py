@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -179,6 +180,17 @@ def test_file_cut_mid_chunk_is_truncated_not_crashed(runs_dir, tmp_path):
     f.write_bytes(f.read_bytes()[:-20])
     with pytest.raises(RunFileError, match=rf"{f.name}: truncated at byte"):
         read_runs(tmp_path)
+
+
+def test_settled_reader_waits_out_a_write_caught_midway(runs_dir, tmp_path, read_settled_runs):
+    """The tests' reader of just-finished runs: a file that ends inside a chunk while its writer is
+    still at work (as CI once caught) is read again once whole, not reported as truncated."""
+    f = _copy_run(runs_dir, "fin01", tmp_path)
+    whole = f.read_bytes()
+    f.write_bytes(whole[:-20])
+    threading.Timer(0.5, f.write_bytes, args=(whole,)).start()
+    runs = read_settled_runs(tmp_path)
+    assert list(runs.run_id) == ["fin01"] and list(runs.state) == ["finished"]
 
 
 def test_bad_header_is_named(tmp_path):
