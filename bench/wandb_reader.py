@@ -54,6 +54,10 @@ class RunFileError(ValueError):
     """A `.wandb` file that cannot be read; the message names the file and the byte offset."""
 
 
+class RunFileTruncated(RunFileError):
+    """A `.wandb` file that ends inside a chunk: cut short, or read while its writer is at work."""
+
+
 @dataclass
 class RunFile:
     """What one run directory holds (before runs with the same id are merged)."""
@@ -88,7 +92,7 @@ def iter_records(path: str | os.PathLike) -> Iterator[Any]:
     (bad header, CRC mismatch, a chunk cut in the middle, broken chunk sequence, undecodable
     protobuf) raises RunFileError naming the file and offset. A file read while its writer is
     still at work can also end inside a chunk (CI once caught one at byte 8192, just after the
-    job's `finish()`): that too reads as truncated, and reads whole once the writer is done.
+    job's `finish()`): that too raises RunFileTruncated, and reads whole once the writer is done.
     """
     from wandb.proto import wandb_internal_pb2 as pb
 
@@ -104,7 +108,7 @@ def iter_records(path: str | os.PathLike) -> Iterator[Any]:
             pos += left
             continue
         if pos + CHUNK_HEADER > n:
-            raise RunFileError(f"{path}: truncated at byte {pos}: a chunk header is cut short (file size {n})")
+            raise RunFileTruncated(f"{path}: truncated at byte {pos}: a chunk header is cut short (file size {n})")
         crc, length, kind = struct.unpack_from("<IHB", data, pos)
         if kind == 0 and length == 0 and crc == 0:  # zero-filled rest of a block
             pos += left
@@ -113,7 +117,7 @@ def iter_records(path: str | os.PathLike) -> Iterator[Any]:
         if CHUNK_HEADER + length > left:
             raise RunFileError(f"{path}: corrupt chunk at byte {pos}: length {length} overruns its block")
         if end > n:
-            raise RunFileError(f"{path}: truncated at byte {pos}: chunk of {length} bytes, file ends at {n}")
+            raise RunFileTruncated(f"{path}: truncated at byte {pos}: chunk of {length} bytes, file ends at {n}")
         payload = data[pos + CHUNK_HEADER:end]
         if zlib.crc32(payload, zlib.crc32(bytes((kind,)))) & 0xFFFFFFFF != crc:
             raise RunFileError(f"{path}: corrupt chunk at byte {pos}: CRC mismatch")

@@ -41,16 +41,16 @@ def read_settled_runs():
     lets that answer stand."""
     import time
 
-    from bench.wandb_reader import RunFileError, read_runs
+    from bench.wandb_reader import RunFileTruncated, read_runs
 
     def read(path, **kwargs):
         for _ in range(50):
             try:
-                if "crashed" not in set(read_runs(path, **kwargs).state):
-                    break
-            except RunFileError as e:
-                if "truncated at byte" not in str(e):
-                    raise
+                runs = read_runs(path, **kwargs)
+                if "crashed" not in set(runs.state):
+                    return runs
+            except RunFileTruncated:
+                pass
             time.sleep(0.2)
         return read_runs(path, **kwargs)
 

@@ -186,9 +186,10 @@ def test_settled_reader_waits_out_a_write_caught_midway(runs_dir, tmp_path, read
     """The tests' reader of just-finished runs: a file that ends inside a chunk while its writer is
     still at work (as CI once caught) is read again once whole, not reported as truncated."""
     f = _copy_run(runs_dir, "fin01", tmp_path)
-    whole = f.read_bytes()
-    f.write_bytes(whole[:-20])
-    threading.Timer(0.5, f.write_bytes, args=(whole,)).start()
+    whole = tmp_path / "whole.wandb"  # outside the run dirs; os.replace swaps it in at once (no empty file seen)
+    shutil.copyfile(f, whole)
+    f.write_bytes(whole.read_bytes()[:-20])
+    threading.Timer(0.5, os.replace, args=(whole, f)).start()
     runs = read_settled_runs(tmp_path)
     assert list(runs.run_id) == ["fin01"] and list(runs.state) == ["finished"]
 
