@@ -55,9 +55,8 @@ CASES = [
 # leaves ln(4) only at step ~3,500 and dev is 29.8% after 12,000 (38 min on 2 cores). From an encoder
 # pretrained 4x longer (MLM perplexity 3.5 instead of 117) the loss stays at ln(4) for all 1,200 steps.
 # The questions can be read (test_race_at_tiny.py: the Sliding Window baseline beats the majority letter
-# by 27 points);
-# bench/bench_mc_probe.py shows the tiny encoder is slow to learn even "is this option's word in the
-# passage?" (README: Fine-tuning and evaluation).
+# by 27 points); bench/bench_mc_probe.py shows the tiny encoder is slow to learn even "is this option's
+# word in the passage?" (README: Fine-tuning and evaluation).
 
 
 @pytest.mark.parametrize("task, metric, baseline, margin", CASES, ids=[c[0] for c in CASES])
