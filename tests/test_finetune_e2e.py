@@ -53,7 +53,8 @@ CASES = [
 # the tiny budget: with 3,000 training questions the loss leaves ln(4) from step ~600-800 while dev stays
 # at the majority letter (it memorizes), with 10,000 it stays near ln(4) for 3,000 steps, with 30,000 it
 # leaves ln(4) only at step ~3,500 and dev is 29.8% after 12,000 (38 min on 2 cores). From an encoder
-# pretrained 4x longer (MLM perplexity 3.5 instead of 117) the loss stays at ln(4) for all 1,200 steps.
+# pretrained 4x longer (MLM perplexity 3.5 instead of 117), with 4 layers, or first fine-tuned on SQuAD
+# v2-like data and given 30,000 questions, the loss stays at ln(4) for all 1,200 steps.
 # The questions can be read (test_race_at_tiny.py: the Sliding Window baseline beats the majority letter
 # by 27 points); bench/bench_mc_probe.py shows the tiny encoder is slow to learn even "is this option's
 # word in the passage?" (README: Fine-tuning and evaluation).
