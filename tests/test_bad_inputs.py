@@ -58,6 +58,15 @@ def test_missing_data_folder_is_named(tmp_path, cache, read_settled_runs):
     assert "/nonexistent/glue" in runs["summary.error"].iloc[0]
 
 
+def test_synthetic_param_override_is_refused_not_ignored(tmp_path, cache, read_settled_runs):
+    # The world is written from conf/task/race_middle.yaml: this override used to change nothing.
+    with pytest.raises(ValueError, match=r"task.synthetic.distractors_in_article: .*conf/task/race_middle.yaml \(1 there, 0 here\)"):
+        run_job(["profile=smoke", "task=race_middle", "task.synthetic.distractors_in_article=0"], tmp_path / "w")
+    runs = read_settled_runs(tmp_path / "w")
+    assert list(runs.state) == ["failed"]
+    assert "task.synthetic.distractors_in_article" in runs["summary.error"].iloc[0]
+
+
 def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
     """The reader names the file and the byte; the report marks the run corrupt, naming the file."""
     runs_dir, out = tmp_path / "runs", tmp_path / "reports"

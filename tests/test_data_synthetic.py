@@ -1,6 +1,7 @@
 """The synthetic world: the hub schemas exactly, the hub layout on disk, the same examples through
 data=local, determinism from the seed, and the properties the tasks and corpora promise."""
 
+import random
 import re
 import shutil
 
@@ -11,6 +12,7 @@ from conftest import small_data_cfg
 
 from bench.config import compose_config
 from bench.data import load_corpus, load_task, load_task_spec, task_names
+from bench.data.reading import reading_comprehension
 from bench.data.synthetic import ensure_synthetic, parquet_path, split_size, synthetic_root
 from bench.data.world import build_world
 
@@ -160,3 +162,16 @@ def test_tasks_and_corpus_share_one_world(cfg):
     assert sum(n in mnli for n in described) >= 10
     zh = "".join(s for d in load_corpus(cfg, "zh") for s in d)
     assert sum(p.zh_name in zh for p in world.people) >= 20
+
+
+def test_race_people_per_article_follow_the_spec():
+    """`synthetic.people`: one paragraph per person (the high level adds one on how two of them met)."""
+    w = build_world(7)
+    params = {"levels": {"middle": 0.5, "high": 0.5}, "people": {"middle": 1, "high": [2, 2]}}
+    rows = reading_comprehension(w, random.Random(0), "train", 40, params)
+    lines = {(r["id"][:4], r["article"].count("\n") + 1) for r in rows}
+    assert lines == {("midd", 1), ("high", 3)}
+    default = reading_comprehension(w, random.Random(0), "train", 40, {"levels": {"middle": 1.0}})
+    assert {r["article"].count("\n") + 1 for r in default} == {2}  # two people when the spec says nothing
+    with pytest.raises(ValueError, match=r"synthetic.people.middle: 0"):
+        reading_comprehension(w, random.Random(0), "train", 4, {"people": {"middle": 0}})

@@ -38,8 +38,21 @@ def load_task(task_cfg, data_cfg) -> datasets.DatasetDict:
     source = source_of(d)
     if source == "hub":
         return _load_hub_task(spec, d)
+    if source == "synthetic":
+        check_synthetic_params(spec)
     root = ensure_synthetic(d) if source == "synthetic" else local_root(d)
     return load_local_task(spec, root, cache_dir(d) / "datasets")
+
+
+def check_synthetic_params(spec) -> None:
+    """The world writes every task from its conf/task file, so a `task.synthetic.*` override would
+    be silently ignored: refuse it instead."""
+    written = load_task_spec(spec.name).synthetic
+    changed = sorted(k for k in {*spec.synthetic, *written} if spec.synthetic.get(k) != written.get(k))
+    if changed:
+        raise ValueError(f"task.synthetic.{changed[0]}: the synthetic world is written from conf/task/{spec.name}.yaml "
+                         f"({written.get(changed[0])!r} there, {spec.synthetic.get(changed[0])!r} here); change it "
+                         "in that file, which regenerates the world")
 
 
 def source_identity(d: dict, path: str, name: str | None, splits: list[str]) -> dict:

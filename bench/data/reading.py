@@ -71,15 +71,17 @@ def _distractors(world: World, rng: random.Random, rel: str, correct: int, in_ar
     return out
 
 
-def _race_article(world: World, rng: random.Random, level: str, number: int, k_in: int) -> list[Row]:
+def _race_article(world: World, rng: random.Random, level: str, number: int, k_in: int, n_people: list[int]) -> list[Row]:
     high = level == "high"
-    people = [world.people[i] for i in rng.sample(range(len(world.people)), k=rng.randint(3, 4) if high else 2)]
+    lo, hi = n_people
+    k = rng.randint(lo, hi) if lo != hi else lo  # no draw for a fixed count: the stream stays as it was
+    people = [world.people[i] for i in rng.sample(range(len(world.people)), k=k)]
     paragraphs, facts = [], []
     for p in people:
         rels = rng.sample(PERSON_RELATIONS, k=rng.randint(4, 6) if high else rng.randint(3, 4))
         paragraphs.append(" ".join(t for _, t, _ in person_sentences(world, p, rels, rng)))
         facts += [(p, r) for r in rels]
-    if high:
+    if high and len(people) > 1:
         a, b = people[0], people[1]
         paragraphs.insert(1, f"{a.name} and {b.name} met in {world.cities[a.facts['lives_in']]} many years ago.")
     article = "\n".join(paragraphs)
@@ -118,13 +120,21 @@ def _race_article(world: World, rng: random.Random, level: str, number: int, k_i
 
 
 def reading_comprehension(world: World, rng: random.Random, split: str, n: int, params: dict) -> list[Row]:
-    """RACE-like: articles about 2 (middle) or 3-4 (high) people; wh, cloze, "which is true" and
-    "which is NOT true" questions; `distractors_in_article` of the three wrong options occur in
-    the article (said of someone else), the others do not. The `levels` shares
+    """RACE-like: articles about `people[level]` people (a count or a [min, max] range; default 2 at
+    middle, 3-4 at high); wh, cloze, "which is true" and "which is NOT true" questions;
+    `distractors_in_article` of the three wrong options occur in the article (a value it states for
+    another person or relation), the others do not. The `levels` shares
     split n between middle and high; each level is its own prefix-stable stream, so the 'all'
     config holds exactly the first rows of the 'middle' and 'high' configs, as on the hub."""
     levels = params.get("levels") or {"middle": 0.3, "high": 0.7}
     k_in = int(params.get("distractors_in_article", 1))
+    people = {"middle": [2, 2], "high": [3, 4], **(params.get("people") or {})}
+    ranges = {}
+    for level, count in people.items():
+        lo, hi = (count, count) if isinstance(count, int) else tuple(count)
+        if not 1 <= lo <= hi:
+            raise ValueError(f"synthetic.people.{level}: {count!r} must be a count >= 1 or a range [min, max]")
+        ranges[level] = [lo, hi]
     counts = {lvl: round(n * share) for lvl, share in levels.items()}
     counts[list(counts)[-1]] += n - sum(counts.values())
     rows: list[Row] = []
@@ -133,7 +143,7 @@ def reading_comprehension(world: World, rng: random.Random, split: str, n: int, 
         got: list[Row] = []
         number = 1
         while len(got) < k:
-            got += _race_article(world, stream, level, number, k_in)
+            got += _race_article(world, stream, level, number, k_in, ranges[level])
             number += 1
         rows += got[:k]
     return rows
