@@ -55,8 +55,8 @@ CASES = [
 # leaves ln(4) only at step ~3,500 and dev is 29.8% after 12,000 (38 min on 2 cores). From an encoder
 # pretrained 4x longer (MLM perplexity 3.5 instead of 117), with 4 layers, or first fine-tuned on SQuAD
 # v2-like data and given 30,000 questions, the loss stays at ln(4) for all 1,200 steps.
-# Articles about one person (synthetic.people), 10,000 questions and 3,000 steps were read in 3 of 4 runs
-# (dev 46.8-58.0% against 27.0%; 30.8% in the fourth), and such a case would take 6-8 min of the suite.
+# Articles about one person (synthetic.people), 10,000 questions and 3,000 steps were read in 4 of 5 runs
+# (dev 46.0-58.0% against 27.0%; 30.8% in one), and such a case would take 6-8 min of the suite.
 # The questions can be read (test_race_at_tiny.py: the Sliding Window baseline beats the majority letter
 # by 27 points); bench/bench_mc_probe.py shows the tiny encoder is slow to learn even "is this option's
 # word in the passage?" (README: Fine-tuning and evaluation).
