@@ -378,6 +378,8 @@ def fit(trainer: L.Trainer, module: FineTuneModule, loader, ckpt_path: str | Non
 
 def finetune(cfg: DictConfig, run) -> dict:
     task = cfg.task
+    # First: it refuses a bad task before the world, the tokenizer or a pretraining is made.
+    dataset = load_task(task, cfg.data)
     tokenizer = get_tokenizer(cfg.data, task.language)
     ids = special_ids(tokenizer)
     vocab = tokenizer.get_vocab_size()
@@ -389,7 +391,6 @@ def finetune(cfg: DictConfig, run) -> dict:
                          f"(data.tokenizer.{task.language}: {{kind: file, path: <its tokenizer.json>}})")
     hp = finetune_hparams(cfg)
     plan = early_stopping_plan(cfg, task)
-    dataset = load_task(task, cfg.data)
     train = build_features(task, cfg.data, tokenizer, task.splits.train, hp["max_length"], hp.get("doc_stride"))
     steps_per_epoch = math.ceil(len(train) / hp["batch_size"])
     max_steps = int(hp.get("max_steps") or steps_per_epoch * hp["epochs"])

@@ -65,6 +65,7 @@ def test_synthetic_param_override_is_refused_not_ignored(tmp_path, cache, read_s
     runs = read_settled_runs(tmp_path / "w")
     assert list(runs.state) == ["failed"]
     assert "task.synthetic.distractors_in_article" in runs["summary.error"].iloc[0]
+    assert not (cache / "synthetic").exists()  # refused before the world (or a pretraining) was made
 
 
 def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
