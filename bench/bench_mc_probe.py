@@ -9,8 +9,8 @@ It prints the training loss (ln 4 = 1.386 is chance) and the accuracy on fresh b
 profile's size (H=64, L=2, 2 heads) the loss stays at 1.386-1.388 for 1,500 steps with a 30-word
 passage (also with dropout 0, and at H=128 with 4 heads; through the untrained pooler: 1.386-1.387
 for 2,000 steps); with an 8-word one it starts to fall at about step 700 (1.314 at 1,500; through
-the pooler only after 2,000). That is why RACE-like data, about 100 words an article, sits at chance
-at the tiny profile (README: Fine-tuning and evaluation).
+the pooler only after 2,000). A pretrained encoder fine-tuned without dropout does read RACE-M-like
+articles of about 22 words; with longer ones it stays at chance (README: Fine-tuning and evaluation).
 
     python -m bench.bench_mc_probe                          # the tiny profile's encoder, 30 words
     python -m bench.bench_mc_probe --passage 8 --hidden 128 --heads 4 --steps 3000

@@ -44,7 +44,7 @@ from bench.encoders import resolve_encoder
 from bench.io import atomic_write_text
 from bench.tracking import is_rank_zero, relaunches_script
 from lightning_modules.encoder import count_config_parameters
-from lightning_modules.finetune import FineTuneModule
+from lightning_modules.finetune import TASK_TYPES, FineTuneModule
 from lightning_modules.metrics import compute_task_metrics
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,31 @@ HISTORY_FILE = "history.jsonl"
 
 
 def finetune_hparams(cfg: DictConfig) -> dict:
-    """The task's (paper) hyperparameters, replaced by the profile's where it sets them."""
+    """The task's (paper) hyperparameters, replaced by the profile's where it sets them, then by the
+    profile's entry for the task's type (`profile.finetune_by_type.<type>`), where it has one."""
+    block = cfg.profile.get("finetune_by_type")
+    by_type = OmegaConf.to_container(block, resolve=True) if block is not None else {}
+    for name in by_type:
+        if name not in TASK_TYPES:
+            raise ValueError(f"profile.finetune_by_type.{name}: not a task type (one of {', '.join(TASK_TYPES)})")
     hp = OmegaConf.to_container(cfg.task.hparams, resolve=True)
-    for k, v in OmegaConf.to_container(cfg.profile.finetune, resolve=True).items():
-        if v is not None:
-            hp[k] = v
+    for block in (OmegaConf.to_container(cfg.profile.finetune, resolve=True), by_type.get(cfg.task.type) or {}):
+        for k, v in block.items():
+            if v is not None:
+                hp[k] = v
+    if hp.get("dropout") is not None and not 0.0 <= float(hp["dropout"]) < 1.0:
+        raise ValueError(f"dropout: {hp['dropout']!r} (task {cfg.task.name}) is not a probability in [0, 1)")
     return hp
+
+
+def finetune_arch(arch, hp: dict) -> dict:
+    """The encoder config the fine-tuning module is built with: the pretrained architecture, with the
+    task's fine-tuning dropout where one is set (`dropout`: hidden and attention dropout, ALBERT's
+    per-task "ALBERT DR"; the head's own dropout stays 0.1). No weight depends on it."""
+    d = arch.to_dict()
+    if hp.get("dropout") is not None:
+        d.update(dropout=float(hp["dropout"]), attention_dropout=float(hp["dropout"]))
+    return d
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +397,8 @@ def fit(trainer: L.Trainer, module: FineTuneModule, loader, ckpt_path: str | Non
 
 def finetune(cfg: DictConfig, run) -> dict:
     task = cfg.task
-    # First: it refuses a bad task before the world, the tokenizer or a pretraining is made.
+    # First: it refuses a bad task or hyperparameter before the world, the tokenizer or a pretraining is made.
+    hp = finetune_hparams(cfg)
     dataset = load_task(task, cfg.data)
     tokenizer = get_tokenizer(cfg.data, task.language)
     ids = special_ids(tokenizer)
@@ -389,7 +409,6 @@ def finetune(cfg: DictConfig, run) -> dict:
         raise ValueError(f"{extra.get('init')}: the checkpoint's vocabulary has {arch.vocab_size} tokens but the "
                          f"tokenizer in use has {vocab}; use the checkpoint's own tokenizer "
                          f"(data.tokenizer.{task.language}: {{kind: file, path: <its tokenizer.json>}})")
-    hp = finetune_hparams(cfg)
     plan = early_stopping_plan(cfg, task)
     train = build_features(task, cfg.data, tokenizer, task.splits.train, hp["max_length"], hp.get("doc_stride"))
     steps_per_epoch = math.ceil(len(train) / hp["batch_size"])
@@ -398,7 +417,7 @@ def finetune(cfg: DictConfig, run) -> dict:
     # draws from the global RNG, and the head's init must not depend on whether the store had it.
     L.seed_everything(cfg.seed, workers=True)
     module = FineTuneModule(
-        arch.to_dict(), task.type, num_labels=len(task.label_names) if task.get("label_names") else None,
+        finetune_arch(arch, hp), task.type, num_labels=len(task.label_names) if task.get("label_names") else None,
         lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_ratio=hp["warmup_ratio"], total_steps=max_steps,
         seed=cfg.seed, use_pooler=extra["head_input"] == "pooler",
     )

@@ -68,6 +68,18 @@ def test_synthetic_param_override_is_refused_not_ignored(tmp_path, cache, read_s
     assert not (cache / "synthetic").exists()  # refused before the world (or a pretraining) was made
 
 
+@pytest.mark.parametrize("override, message", [
+    ("+profile.finetune_by_type.multi_choice.lr=1e-3", r"profile.finetune_by_type.multi_choice: not a task type"),
+    ("+profile.finetune.dropout=1.5", r"dropout: 1.5 \(task race_middle\) is not a probability"),
+])
+def test_bad_finetune_setting_is_refused_first(override, message, tmp_path, cache, read_settled_runs):
+    with pytest.raises(ValueError, match=message):
+        run_job(["profile=smoke", "task=race_middle", override], tmp_path / "w")
+    runs = read_settled_runs(tmp_path / "w")
+    assert list(runs.state) == ["failed"]
+    assert not (cache / "synthetic").exists()  # refused before the world (or a pretraining) was made
+
+
 def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
     """The reader names the file and the byte; the report marks the run corrupt, naming the file."""
     runs_dir, out = tmp_path / "runs", tmp_path / "reports"

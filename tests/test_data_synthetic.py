@@ -167,11 +167,11 @@ def test_tasks_and_corpus_share_one_world(cfg):
 def test_race_people_per_article_follow_the_spec():
     """`synthetic.people`: one paragraph per person (the high level adds one on how two of them met)."""
     w = build_world(7)
-    params = {"levels": {"middle": 0.5, "high": 0.5}, "people": {"middle": 1, "high": [2, 2]}}
+    params = {"levels": {"middle": 0.5, "high": 0.5}, "people": {"middle": 2, "high": [2, 2]}}
     rows = reading_comprehension(w, random.Random(0), "train", 40, params)
     lines = {(r["id"][:4], r["article"].count("\n") + 1) for r in rows}
-    assert lines == {("midd", 1), ("high", 3)}
+    assert lines == {("midd", 2), ("high", 3)}
     default = reading_comprehension(w, random.Random(0), "train", 40, {"levels": {"middle": 1.0}})
-    assert {r["article"].count("\n") + 1 for r in default} == {2}  # two people when the spec says nothing
+    assert {r["article"].count("\n") + 1 for r in default} == {1}  # one person when the spec says nothing
     with pytest.raises(ValueError, match=r"synthetic.people.middle: 0"):
         reading_comprehension(w, random.Random(0), "train", 4, {"people": {"middle": 0}})

@@ -6,14 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from omegaconf import open_dict
 
+from bench.architecture import effective_encoder_config
 from bench.config import compose_config
 from bench.data import build_features, get_tokenizer, load_task
 from bench.data.specs import spec_file, spec_from_dict
-from bench.finetune_job import finetune
+from bench.finetune_job import finetune, finetune_arch, finetune_hparams
 from bench.tracking import run_name, run_tracked
+from lightning_modules.finetune import FineTuneModule
 
 
 def run_job(overrides, tmp_path) -> tuple[dict, object]:
@@ -91,3 +94,29 @@ def test_race_evaluates_options_of_different_lengths(tmp_path, cache):
     features = build_features(cfg.task, cfg.data, get_tokenizer(cfg.data, "en"), "validation", 128)
     assert any(len({len(o) for o in x}) > 1 for x in features["input_ids"])  # the case under test exists
     assert {"race/acc", "race/acc_middle", "race/acc_high", "race/acc_test"} <= set(summary), summary
+
+
+def test_profile_hparams_per_task_type():
+    """The profile's `finetune` replaces the task's paper hyperparameters, then its `finetune_by_type`
+    entry for the task's type: at tiny, RACE (multiple choice) gets its own batch, steps and dropout."""
+    race, sst2 = (finetune_hparams(compose_config([f"task={t}", "profile=tiny"])) for t in ("race_middle", "sst2"))
+    assert (race["batch_size"], race["max_steps"], race["lr"], race["dropout"]) == (16, 3000, 5e-4, 0.0)
+    assert (sst2["batch_size"], sst2["max_steps"], sst2["lr"]) == (32, 1200, 1e-3) and "dropout" not in sst2
+    assert race["max_length"] == sst2["max_length"] == 256  # what the type entry leaves alone stays the profile's
+    paper = finetune_hparams(compose_config(["task=race_middle", "profile=paper"]))
+    assert (paper["lr"], paper["batch_size"], paper["epochs"]) == (2e-5, 32, 2) and "dropout" not in paper
+    overridden = finetune_hparams(compose_config(["task=race_middle", "profile=tiny",
+                                                  "profile.finetune_by_type.multiple_choice.max_steps=10"]))
+    assert overridden["max_steps"] == 10
+
+
+def test_finetune_dropout_reaches_every_encoder_layer():
+    cfg = compose_config(["task=race_middle", "profile=tiny"])
+    arch = effective_encoder_config(cfg, vocab_size=100)
+    assert arch.dropout == 0.1  # the pretrained architecture's
+    for p, hp in ((0.0, {"dropout": 0.0}), (0.1, {})):
+        module = FineTuneModule(finetune_arch(arch, hp), "multiple_choice")
+        rates = {m.p for m in module.encoder.modules() if isinstance(m, torch.nn.Dropout)}
+        assert rates == {p}
+        assert {a.attention_dropout for a in module.encoder.attention} == {p}
+        assert module.dropout.p == 0.1  # the head's own dropout is not the encoder's

@@ -120,7 +120,7 @@ def _race_article(world: World, rng: random.Random, level: str, number: int, k_i
 
 
 def reading_comprehension(world: World, rng: random.Random, split: str, n: int, params: dict) -> list[Row]:
-    """RACE-like: articles about `people[level]` people (a count or a [min, max] range; default 2 at
+    """RACE-like: articles about `people[level]` people (a count or a [min, max] range; default 1 at
     middle, 3-4 at high); wh, cloze, "which is true" and "which is NOT true" questions;
     `distractors_in_article` of the three wrong options occur in the article (a value it states for
     another person or relation), the others do not. The `levels` shares
@@ -128,7 +128,7 @@ def reading_comprehension(world: World, rng: random.Random, split: str, n: int, 
     config holds exactly the first rows of the 'middle' and 'high' configs, as on the hub."""
     levels = params.get("levels") or {"middle": 0.3, "high": 0.7}
     k_in = int(params.get("distractors_in_article", 1))
-    people = {"middle": [2, 2], "high": [3, 4], **(params.get("people") or {})}
+    people = {"middle": 1, "high": [3, 4], **(params.get("people") or {})}
     ranges = {}
     for level, count in people.items():
         lo, hi = (count, count) if isinstance(count, int) else tuple(count)
