@@ -69,15 +69,17 @@ def finetune_hparams(cfg: DictConfig) -> dict:
         for k, v in block.items():
             if v is not None:
                 hp[k] = v
-    if hp.get("dropout") is not None and not 0.0 <= float(hp["dropout"]) < 1.0:
-        raise ValueError(f"dropout: {hp['dropout']!r} (task {cfg.task.name}) is not a probability in [0, 1)")
+    for key in ("dropout", "classifier_dropout"):
+        if hp.get(key) is not None and not 0.0 <= float(hp[key]) < 1.0:
+            raise ValueError(f"{key}: {hp[key]!r} (task {cfg.task.name}) is not a probability in [0, 1)")
     return hp
 
 
 def finetune_arch(arch, hp: dict) -> dict:
     """The encoder config the fine-tuning module is built with: the pretrained architecture, with the
     task's fine-tuning dropout where one is set (`dropout`: hidden and attention dropout, ALBERT's
-    per-task "ALBERT DR"; the head's own dropout stays 0.1). No weight depends on it."""
+    per-task "ALBERT DR"; the head's is `classifier_dropout`, 0.1 by default, its "Classifier DR").
+    No weight depends on either."""
     d = arch.to_dict()
     if hp.get("dropout") is not None:
         d.update(dropout=float(hp["dropout"]), attention_dropout=float(hp["dropout"]))
@@ -419,7 +421,8 @@ def finetune(cfg: DictConfig, run) -> dict:
     module = FineTuneModule(
         finetune_arch(arch, hp), task.type, num_labels=len(task.label_names) if task.get("label_names") else None,
         lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_ratio=hp["warmup_ratio"], total_steps=max_steps,
-        seed=cfg.seed, use_pooler=extra["head_input"] == "pooler",
+        classifier_dropout=float(hp.get("classifier_dropout", 0.1)), seed=cfg.seed,
+        use_pooler=extra["head_input"] == "pooler",
     )
     if encoder_state is not None:
         load_encoder_state(module, encoder_state, lambda: encoder_source(cfg, arch, str(extra.get("init"))))

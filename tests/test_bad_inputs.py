@@ -71,6 +71,7 @@ def test_synthetic_param_override_is_refused_not_ignored(tmp_path, cache, read_s
 @pytest.mark.parametrize("override, message", [
     ("+profile.finetune_by_type.multi_choice.lr=1e-3", r"profile.finetune_by_type.multi_choice: not a task type"),
     ("+profile.finetune.dropout=1.5", r"dropout: 1.5 \(task race_middle\) is not a probability"),
+    ("+profile.finetune.classifier_dropout=-0.1", r"classifier_dropout: -0.1 \(task race_middle\) is not a probability"),
 ])
 def test_bad_finetune_setting_is_refused_first(override, message, tmp_path, cache, read_settled_runs):
     with pytest.raises(ValueError, match=message):

@@ -100,8 +100,10 @@ def test_profile_hparams_per_task_type():
     """The profile's `finetune` replaces the task's paper hyperparameters, then its `finetune_by_type`
     entry for the task's type: at tiny, RACE (multiple choice) gets its own batch, steps and dropout."""
     race, sst2 = (finetune_hparams(compose_config([f"task={t}", "profile=tiny"])) for t in ("race_middle", "sst2"))
-    assert (race["batch_size"], race["max_steps"], race["lr"], race["dropout"]) == (16, 3000, 5e-4, 0.0)
-    assert (sst2["batch_size"], sst2["max_steps"], sst2["lr"]) == (32, 1200, 1e-3) and "dropout" not in sst2
+    assert (race["batch_size"], race["max_steps"], race["lr"], race["dropout"], race["classifier_dropout"]) == (
+        16, 3000, 5e-4, 0.0, 0.0)
+    assert (sst2["batch_size"], sst2["max_steps"], sst2["lr"]) == (32, 1200, 1e-3)
+    assert "dropout" not in sst2 and "classifier_dropout" not in sst2
     assert race["max_length"] == sst2["max_length"] == 256  # what the type entry leaves alone stays the profile's
     paper = finetune_hparams(compose_config(["task=race_middle", "profile=paper"]))
     assert (paper["lr"], paper["batch_size"], paper["epochs"]) == (2e-5, 32, 2) and "dropout" not in paper
@@ -120,3 +122,17 @@ def test_finetune_dropout_reaches_every_encoder_layer():
         assert rates == {p}
         assert {a.attention_dropout for a in module.encoder.attention} == {p}
         assert module.dropout.p == 0.1  # the head's own dropout is not the encoder's
+
+
+def test_job_builds_its_module_with_the_finetuning_dropouts(tmp_path):
+    """What the job trained, read back from its own checkpoint's hyperparameters."""
+    def trained_with(overrides):
+        cfg = compose_config(["task=race_middle", "profile=smoke", *overrides])
+        with open_dict(cfg):
+            cfg.job_dir = str(tmp_path / str(len(overrides)))
+        finetune(cfg, None)
+        hp = torch.load(Path(cfg.job_dir) / "last.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
+        return hp["encoder_cfg"]["dropout"], hp["encoder_cfg"]["attention_dropout"], hp["classifier_dropout"]
+
+    assert trained_with([]) == (0.1, 0.1, 0.1)  # the pretrained architecture's, and the head's default
+    assert trained_with(["+profile.finetune.dropout=0.0", "+profile.finetune.classifier_dropout=0.05"]) == (0.0, 0.0, 0.05)

@@ -1,8 +1,8 @@
-"""RACE-like data at the tiny profile, beside the end-to-end check (test_finetune_e2e.py, which has
-no RACE-like case yet): the questions can be read from their article (the Sliding Window baseline,
-bench/sliding_window.py, beats the majority letter by far), the probe of the first step of that
-reading (bench/bench_mc_probe.py) builds what it claims, and the multiple-choice path fits training
-questions."""
+"""RACE-like data at the tiny profile, beside the end-to-end check (test_finetune_e2e.py, whose
+RACE-M-like case shows that the tiny encoder learns to read them): the questions can be read from
+their article (the Sliding Window baseline, bench/sliding_window.py, beats the majority letter by
+far), the probe of the first step of that reading (bench/bench_mc_probe.py) builds what it claims,
+and the multiple-choice path fits training questions."""
 
 import math
 from collections import Counter
