@@ -91,19 +91,21 @@ def accuracy_cost(task: str, steps: int, modes: list[str], seed: int = 0) -> dic
     from bench.architecture import effective_encoder_config
     from bench.config import compose_config
     from bench.data import build_features, get_tokenizer, make_dataloader, special_ids
+    from bench.finetune_job import finetune_arch, finetune_hparams, head_dropout
     from lightning_modules.finetune import FineTuneModule
 
     cfg = compose_config([f"task={task}", "profile=tiny", f"seed={seed}"])
+    ft = finetune_hparams(cfg)  # the job's own: the profile's, then its entry for the task's type
     tok = get_tokenizer(cfg.data, cfg.task.language)
     pad = special_ids(tok).pad
-    ft = cfg.profile.finetune
     enc_cfg = effective_encoder_config(cfg, vocab_size=tok.get_vocab_size())
     enc_cfg.pad_token_id = pad
     torch.manual_seed(seed)
-    model = FineTuneModule(enc_cfg.to_dict(), cfg.task.type, len(cfg.task.label_names or []) or None)
-    opt = torch.optim.AdamW(model.parameters(), lr=ft.lr, weight_decay=ft.weight_decay)
+    model = FineTuneModule(finetune_arch(enc_cfg, ft), cfg.task.type, len(cfg.task.label_names or []) or None,
+                           **head_dropout(ft))
+    opt = torch.optim.AdamW(model.parameters(), lr=ft["lr"], weight_decay=ft["weight_decay"])
     train = make_dataloader(
-        build_features(cfg.task, cfg.data, tok, "train", ft.max_length), ft.batch_size, True, seed, pad
+        build_features(cfg.task, cfg.data, tok, "train", ft["max_length"]), ft["batch_size"], True, seed, pad
     )
     step = 0
     while step < steps:
@@ -115,7 +117,7 @@ def accuracy_cost(task: str, steps: int, modes: list[str], seed: int = 0) -> dic
             step += 1
             if step == steps:
                 break
-    val = make_dataloader(build_features(cfg.task, cfg.data, tok, "validation", ft.max_length), 64, False, seed, pad)
+    val = make_dataloader(build_features(cfg.task, cfg.data, tok, "validation", ft["max_length"]), 64, False, seed, pad)
     if cfg.task.type == "regression":
         metric = lambda p, y: 100 * torch.corrcoef(torch.stack([p, y.float()]))[0, 1].item()  # noqa: E731 - Pearson
     else:

@@ -59,8 +59,8 @@ HISTORY_FILE = "history.jsonl"
 def finetune_hparams(cfg: DictConfig) -> dict:
     """The task's (paper) hyperparameters, replaced by the profile's where it sets them, then by the
     profile's entry for the task's type (`profile.finetune_by_type.<type>`), where it has one."""
-    block = cfg.profile.get("finetune_by_type")
-    by_type = OmegaConf.to_container(block, resolve=True) if block is not None else {}
+    by_type_cfg = cfg.profile.get("finetune_by_type")
+    by_type = OmegaConf.to_container(by_type_cfg, resolve=True) if by_type_cfg is not None else {}
     for name in by_type:
         if name not in TASK_TYPES:
             raise ValueError(f"profile.finetune_by_type.{name}: not a task type (one of {', '.join(TASK_TYPES)})")
@@ -84,6 +84,11 @@ def finetune_arch(arch, hp: dict) -> dict:
     if hp.get("dropout") is not None:
         d.update(dropout=float(hp["dropout"]), attention_dropout=float(hp["dropout"]))
     return d
+
+
+def head_dropout(hp: dict) -> dict:
+    """FineTuneModule's `classifier_dropout` keyword where the task sets one (else the module's default)."""
+    return {"classifier_dropout": float(hp["classifier_dropout"])} if hp.get("classifier_dropout") is not None else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,8 +426,7 @@ def finetune(cfg: DictConfig, run) -> dict:
     module = FineTuneModule(
         finetune_arch(arch, hp), task.type, num_labels=len(task.label_names) if task.get("label_names") else None,
         lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_ratio=hp["warmup_ratio"], total_steps=max_steps,
-        classifier_dropout=float(hp.get("classifier_dropout", 0.1)), seed=cfg.seed,
-        use_pooler=extra["head_input"] == "pooler",
+        seed=cfg.seed, use_pooler=extra["head_input"] == "pooler", **head_dropout(hp),
     )
     if encoder_state is not None:
         load_encoder_state(module, encoder_state, lambda: encoder_source(cfg, arch, str(extra.get("init"))))

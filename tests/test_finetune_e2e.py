@@ -6,13 +6,12 @@ of that dev set: the majority class (letter) or the all-no-answer prediction.
 Each job runs the tiny profile's own budget (profile.finetune.max_steps, 1,200 steps; for RACE
 profile.finetune_by_type's 3,000 steps of 16 questions; minutes in all on CPU); the margins sit well
 below what the runs reach and well above the noise of a 400-question dev set (one standard error is
-2-2.5 points here). A tiny classifier first sits on the loss plateau
-of the class prior, for a number of steps that varies with the seed and with the encoder
-(pretraining is not bit-reproducible across machines: thread counts change float rounding). SST-2,
-three RoBERTa-recipe encoders, the head reading the [CLS] state (bench/encoders.py): 13 of 13
-seed/encoder pairs left the plateau by step 400 and ended at 95-97%. Through the untrained pooler
-one pair of 10 left it only at step 900 (91%), and at 600 steps SST-2 once ended at the majority
-class in CI (52.7%).
+2-2.5 points here). A tiny classifier first sits on the loss plateau of the class prior, for a number
+of steps that varies with the seed and with the encoder (pretraining is not bit-reproducible across
+machines: thread counts change float rounding). SST-2, three RoBERTa-recipe encoders, the head
+reading the [CLS] state (bench/encoders.py): 13 of 13 seed/encoder pairs left the plateau by step
+400 and ended at 95-97%. Through the untrained pooler one pair of 10 left it only at step 900 (91%),
+and at 600 steps SST-2 once ended at the majority class in CI (52.7%).
 """
 
 from collections import Counter
