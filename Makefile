@@ -48,7 +48,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m bench.bench_encoder
+	$(PY) -m bench.benchmarks.encoder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bench lightning_modules tests

@@ -22,8 +22,8 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from bench.masking import IGNORE_INDEX
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead
+from lightning_modules.inputs import IGNORE_INDEX
 from lightning_modules.pretrain import ObjectiveConfig, adamw_with_warmup, mlm_loss, total_training_steps
 
 

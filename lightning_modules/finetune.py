@@ -3,7 +3,7 @@
 Task types come from the task spec (`conf/task/*.yaml`), so there are no per-task branches:
 - classification: dropout + linear on the pooled [CLS], or on the [CLS] hidden state
   (`use_pooler=False`, or an encoder without a pooler; the job reads the pooler only where a
-  pretraining task trained it, bench/encoders.py);
+  pretraining task trained it, bench/jobs/encoders.py);
 - regression (STS-B): the same with one output and MSE;
 - span_qa (SQuAD): a linear layer giving start and end logits per token;
 - multiple_choice (RACE): one logit per option from its [CLS] (pooled or not, as above), softmax

@@ -24,9 +24,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch import nn
 from torchmetrics import MeanMetric
 
-from bench.masking import IGNORE_INDEX
-from bench.pretraining_data import INPUT_FORMATS, MASKING_MODES, SENTENCE_TASKS
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead, SentencePairHead
+from lightning_modules.inputs import IGNORE_INDEX, INPUT_FORMATS, MASKING_MODES, SENTENCE_TASKS
 from lightning_modules.optim import adamw_with_linear_schedule, warmup_linear_decay
 
 SCALE_KEYS = (

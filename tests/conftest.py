@@ -41,7 +41,8 @@ def read_settled_runs():
     lets that answer stand."""
     import time
 
-    from bench.wandb_reader import RunFileTruncated, read_runs
+    from bench.results.runfile import RunFileTruncated
+    from bench.results.runs import read_runs
 
     def read(path, **kwargs):
         for _ in range(50):
@@ -60,9 +61,9 @@ def read_settled_runs():
 @pytest.fixture
 def evaluated_weights(monkeypatch) -> list[dict]:
     """The weights each fine-tuning job of the test scores in its final evaluation: a copy of the
-    module's state per call of `bench.finetune_job.evaluate` (early stopping's checks, which name
+    module's state per call of `bench.jobs.finetune.evaluate` (early stopping's checks, which name
     their `splits`, are left out)."""
-    import bench.finetune_job as job
+    import bench.jobs.finetune as job
 
     seen: list[dict] = []
     real_evaluate = job.evaluate
@@ -80,7 +81,7 @@ def small_data_cfg(cache_dir, sizes: dict, **changes) -> dict:
     """The default `data` config as a plain dict, with its own cache dir and split sizes."""
     from omegaconf import OmegaConf
 
-    from bench.config import compose_config
+    from bench.config.compose import compose_config
 
     cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
     cfg.update({"cache_dir": str(cache_dir), "sizes": sizes, **changes})

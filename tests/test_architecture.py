@@ -3,8 +3,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from bench.architecture import effective_encoder_config
-from bench.tracking import run_name
+from bench.config.architecture import effective_encoder_config
+from bench.jobs.tracking import run_name
 
 
 def _cfg(model: dict, axis: list, profile_model: dict, axis_scale: dict | None = None):

@@ -8,22 +8,24 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-import bench.run
-from bench.checkpoint_store import WEIGHTS, load_state_dict, save_state_dict
-from bench.config import compose_config
-from bench.finetune_job import finetune, state_mismatch
-from bench.report import main as report_main
-from bench.tracking import job_dir, run_name, run_tracked
-from bench.wandb_reader import RunFileError, read_runs, write_run_file
+import bench.jobs.run
+from bench.config.compose import compose_config
+from bench.jobs.finetune import finetune, state_mismatch
+from bench.jobs.tracking import job_dir, run_name, run_tracked
+from bench.results.report import main as report_main
+from bench.results.runfile import RunFileError
+from bench.results.runs import read_runs
+from bench.store.checkpoints import WEIGHTS, load_state_dict, save_state_dict
 from lightning_modules.encoder import Encoder, EncoderConfig
 from lightning_modules.finetune import FineTuneModule
+from tests.wandb_writer import write_run_file
 
 
 def bench_run(argv: list[str], monkeypatch) -> int:
     """`bench-run <argv>` in this process (Hydra parses sys.argv and exits on a config error)."""
     monkeypatch.setattr(sys, "argv", ["bench-run", *argv])
     try:
-        bench.run.main()
+        bench.jobs.run.main()
     except SystemExit as e:
         return int(e.code or 0)
     finally:

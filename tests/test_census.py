@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from bench.census import Published, census, main, render
 from bench.io import PAPER_DIR
+from bench.results.census import Published, census, main, render
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from bench.checkpoint_store import CheckpointStore, get_or_train, load_state_dict, read_config, store_key
+from bench.store.checkpoints import CheckpointStore, get_or_train, load_state_dict, read_config, store_key
 
 # Lightning and the model code are imported inside the tests that need them: the spawned jobs of
 # the two-process test import this module, and should start in seconds.
@@ -126,7 +126,7 @@ def _callbacks():
 
 
 def _documents():
-    from bench.pretraining_data import TokenizedSentence
+    from bench.data.pretraining import TokenizedSentence
 
     rng = random.Random(0)
     return [
@@ -139,7 +139,7 @@ def _documents():
 
 
 def test_interrupted_pretraining_resumes_from_last_ckpt(tmp_path):
-    from bench.pretraining_data import (
+    from bench.data.pretraining import (
         PretrainingCollator,
         SpecialIds,
         build_pretraining_dataset,

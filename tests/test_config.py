@@ -4,8 +4,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from bench.config import compose_config, model_names
-from bench.schema import encoder_config
+from bench.config.compose import compose_config, model_names
+from bench.config.schema import encoder_config
 
 
 @pytest.mark.parametrize("name", model_names())

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.data import load_corpus, load_task
 from bench.data.loading import split_sentences
 from bench.data.synthetic import ensure_synthetic

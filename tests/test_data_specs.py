@@ -5,7 +5,7 @@ import datasets
 import pytest
 import yaml
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.data.specs import TASK_DIR, load_task_spec, spec_from_dict, task_names
 
 C = datasets.ClassLabel

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import small_data_cfg
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.data import load_corpus, load_task, load_task_spec, task_names
 from bench.data.reading import reading_comprehension
 from bench.data.synthetic import ensure_synthetic, parquet_path, split_size, synthetic_root

@@ -8,15 +8,15 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from bench.io import CONF_DIR
-from bench.pretraining_data import (
+from bench.config.schema import encoder_config
+from bench.data.pretraining import (
     PretrainingCollator,
     SpecialIds,
     TokenizedSentence,
     build_pretraining_dataset,
     pretraining_dataloader,
 )
-from bench.schema import encoder_config
+from bench.io import CONF_DIR
 from lightning_modules.distill import (
     DistillConfig,
     DistillModule,

@@ -15,14 +15,14 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.data import make_dataloader
-from bench.finetune_job import JobCheckpoint, trained_module
-from bench.finetune_job import fit as finetune_fit
 from bench.io import CONF_DIR, REPO_ROOT
-from bench.run import check_strategy, store_safe_strategy
-from bench.tracking import is_rank_zero, relaunches_script
-from bench.wandb_reader import read_runs
+from bench.jobs.finetune import JobCheckpoint, trained_module
+from bench.jobs.finetune import fit as finetune_fit
+from bench.jobs.run import check_strategy, store_safe_strategy
+from bench.jobs.tracking import is_rank_zero, relaunches_script
+from bench.results.runs import read_runs
 from lightning_modules.finetune import FineTuneModule
 
 ARCH = dict(vocab_size=60, embedding_size=16, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
@@ -100,7 +100,7 @@ def test_sweep_with_ddp_stops_before_any_run(tmp_path):
     """The real command: `-m trainer=ddp` fails at once, names the fix, and leaves no W&B run."""
     sweep = tmp_path / "sweep"
     out = subprocess.run(
-        [sys.executable, "-m", "bench.run", "-m", "profile=smoke", "trainer=ddp", "seed=0,1",
+        [sys.executable, "-m", "bench.jobs.run", "-m", "profile=smoke", "trainer=ddp", "seed=0,1",
          f"hydra.sweep.dir={sweep}"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache")},
@@ -116,7 +116,7 @@ def test_ddp_job_owns_wandb_and_evaluates_on_rank_0_only(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env["BENCH_CACHE_DIR"] = str(tmp_path / "cache")
     run_dir = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-m", "bench.run", "profile=smoke", "task=sst2", "trainer=ddp",
+    out = subprocess.run([sys.executable, "-m", "bench.jobs.run", "profile=smoke", "task=sst2", "trainer=ddp",
                           f"hydra.run.dir={run_dir}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

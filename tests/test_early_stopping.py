@@ -1,4 +1,4 @@
-"""Opt-in early stopping (bench/early_stopping.py): off by default, a validated config that names
+"""Opt-in early stopping (bench/jobs/early_stopping.py): off by default, a validated config that names
 the key at fault, dev splits only, and in the real job: evaluations logged at their steps, the stop
 after `patience` evaluations without improvement, the best weights evaluated at the end."""
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-import bench.finetune_job as job
-from bench.config import compose_config
-from bench.early_stopping import DevEarlyStopping, EarlyStoppingPlan, early_stopping_plan
-from bench.tracking import run_name, run_tracked
+import bench.jobs.finetune as job
+from bench.config.compose import compose_config
+from bench.jobs.early_stopping import DevEarlyStopping, EarlyStoppingPlan, early_stopping_plan
+from bench.jobs.tracking import run_name, run_tracked
 
 
 def plan_for(*overrides):

@@ -9,7 +9,7 @@ below what the runs reach and well above the noise of a 400-question dev set (on
 2-2.5 points here). A tiny classifier first sits on the loss plateau of the class prior, for a number
 of steps that varies with the seed and with the encoder (pretraining is not bit-reproducible across
 machines: thread counts change float rounding). SST-2, three RoBERTa-recipe encoders, the head
-reading the [CLS] state (bench/encoders.py): 13 of 13 seed/encoder pairs left the plateau by step
+reading the [CLS] state (bench/jobs/encoders.py): 13 of 13 seed/encoder pairs left the plateau by step
 400 and ended at 95-97%. Through the untrained pooler one pair of 10 left it only at step 900 (91%),
 and at 600 steps SST-2 once ended at the majority class in CI (52.7%).
 """
@@ -19,9 +19,9 @@ from collections import Counter
 import pytest
 from omegaconf import open_dict
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.data import load_task
-from bench.finetune_job import finetune, finetune_hparams
+from bench.jobs.finetune import finetune, finetune_hparams
 
 PRETRAINING = ["objective=roberta"]  # the tiny recipe: 1000 steps x 32 sequences of 128 tokens
 
@@ -63,7 +63,7 @@ def test_pretrained_tiny_encoder_beats_the_baseline(task, metric, baseline, marg
         cfg.job_dir = str(cache / "jobs" / task)
     summary = finetune(cfg, None)
     assert summary["init"] == "store:roberta"  # fine-tuned from the pretrained encoder, not from scratch
-    assert summary["head_input"] == "cls"  # no NSP: the pooler is untrained (bench/encoders.py)
+    assert summary["head_input"] == "cls"  # no NSP: the pooler is untrained (bench/jobs/encoders.py)
     floor = baseline(load_task(cfg.task, cfg.data))
     steps = summary["finetune/steps"]
     assert steps == finetune_hparams(cfg)["max_steps"]  # the profile's budget for this task type

@@ -10,12 +10,12 @@ import torch
 import yaml
 from omegaconf import open_dict
 
-from bench.architecture import effective_encoder_config
-from bench.config import compose_config
+from bench.config.architecture import effective_encoder_config
+from bench.config.compose import compose_config
 from bench.data import build_features, get_tokenizer, load_task
 from bench.data.specs import spec_file, spec_from_dict
-from bench.finetune_job import finetune, finetune_arch, finetune_hparams
-from bench.tracking import run_name, run_tracked
+from bench.jobs.finetune import finetune, finetune_arch, finetune_hparams
+from bench.jobs.tracking import run_name, run_tracked
 from lightning_modules.finetune import FineTuneModule
 
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-import bench.pretrain_job
-from bench.config import compose_config
-from bench.encoders import resolve_encoder
-from bench.finetune_job import load_encoder_state
+import bench.jobs.pretrain
+from bench.config.compose import compose_config
+from bench.jobs.encoders import resolve_encoder
+from bench.jobs.finetune import load_encoder_state
 from lightning_modules.encoder import Encoder
 from lightning_modules.finetune import FineTuneModule
 
@@ -18,7 +18,7 @@ from lightning_modules.finetune import FineTuneModule
 @pytest.fixture
 def stub_pretraining(monkeypatch):
     """The store's pretraining replaced by an empty state: only the head decision is under test."""
-    monkeypatch.setattr(bench.pretrain_job, "pretrained_encoder", lambda cfg, arch: ({}, {"pretrain/loss": 1.0}))
+    monkeypatch.setattr(bench.jobs.pretrain, "pretrained_encoder", lambda cfg, arch: ({}, {"pretrain/loss": 1.0}))
 
 
 @pytest.mark.parametrize("objective, head_input", [

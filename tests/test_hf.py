@@ -180,7 +180,7 @@ def test_head_reads_the_pooler_only_where_pretraining_trained_it(transformers, t
     """RoBERTa checkpoints carry pooler weights that no objective trained (no NSP): the head reads [CLS]."""
     from omegaconf import OmegaConf
 
-    from bench.encoders import resolve_encoder
+    from bench.jobs.encoders import resolve_encoder
 
     cfg_cls, _, kwargs = HF_CASES[case]
     torch.manual_seed(0)
@@ -379,8 +379,8 @@ PUBLISHED_HF = {
 
 
 def test_parameter_counts_equal_hugging_face(transformers):
-    from bench.config import compose_config, model_names
-    from bench.schema import encoder_config
+    from bench.config.compose import compose_config, model_names
+    from bench.config.schema import encoder_config
 
     names = model_names()
     assert set(PUBLISHED_HF) <= set(names)
@@ -412,8 +412,8 @@ def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, c
                                                        model_class, head_input):
     """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's) and
     fine-tunes from its weights (lr 0 here, so the evaluated encoder must equal the import)."""
-    import bench.finetune_job as job
-    from bench.config import compose_config
+    import bench.jobs.finetune as job
+    from bench.config.compose import compose_config
 
     ckpt = _bert_checkpoint(transformers, tmp_path / "bert", 1200, model_class)  # >= the smoke tokenizer's vocab
     cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", "profile.finetune.lr=0.0",
@@ -432,8 +432,8 @@ def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, c
 
 
 def test_finetune_job_refuses_a_checkpoint_vocabulary_smaller_than_the_tokenizer(transformers, tmp_path, cache):
-    import bench.finetune_job as job
-    from bench.config import compose_config
+    import bench.jobs.finetune as job
+    from bench.config.compose import compose_config
 
     ckpt = _bert_checkpoint(transformers, tmp_path / "bert", vocab_size=100)
     cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", f"+job_dir={tmp_path / 'job'}"])

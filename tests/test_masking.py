@@ -8,8 +8,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from bench.io import PAPER_DIR
-from bench.masking import (
+from bench.data.masking import (
     IGNORE_INDEX,
     jieba_word_ids,
     mask_batch,
@@ -21,13 +20,14 @@ from bench.masking import (
     word_groups,
     wwm_example_rows,
 )
-from bench.pretraining_data import (
+from bench.data.pretraining import (
     PretrainingCollator,
     SpecialIds,
     build_pretraining_dataset,
     pretraining_dataloader,
     tokenize_documents,
 )
+from bench.io import PAPER_DIR
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "sho"]
@@ -247,7 +247,7 @@ def test_english_whole_word_masking_never_splits_a_word(tok_name, request):
         seed=3,
     )
     # Rebuild word ids of each example to check groups: word ids are deterministic for full_sentences.
-    from bench.pretraining_data import build_examples
+    from bench.data.pretraining import build_examples
 
     examples = build_examples(
         docs,
@@ -289,7 +289,7 @@ def test_chinese_whole_word_masking_groups_jieba_words(char_zh):
         dupe_factor=40,
         seed=0,
     )
-    from bench.pretraining_data import build_examples
+    from bench.data.pretraining import build_examples
 
     examples = build_examples(
         docs,

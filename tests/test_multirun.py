@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from bench.io import REPO_ROOT
-from bench.report import build_table, load_spec, write_report
-from bench.wandb_reader import read_runs
+from bench.results.report import build_table, load_spec, write_report
+from bench.results.runs import read_runs
 
 # One job per learning rate: 1e-3 trains; 1e30 diverges (a non-finite loss within the 3 smoke
 # steps); -1 fails inside the job (AdamW rejects a negative learning rate when the fit starts).
@@ -31,7 +31,7 @@ def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("multirun")
     env = {**os.environ, "BENCH_CACHE_DIR": str(root / "cache"), "WANDB_MODE": "offline"}
     env.pop("WANDB_SERVICE", None)
-    cmd = [sys.executable, "-m", "bench.run", "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
+    cmd = [sys.executable, "-m", "bench.jobs.run", "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
            "hydra.launcher.n_jobs=2", "profile.finetune.lr=1e-3,1e30,-1.0",
            f"hydra.sweep.dir={root / 'sweep'}"]
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -10,9 +10,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from bench.io import CONF_DIR
-from bench.masking import IGNORE_INDEX
-from bench.pretraining_data import (
+from bench.data.masking import IGNORE_INDEX
+from bench.data.pretraining import (
     PretrainingCollator,
     SpecialIds,
     TokenizedSentence,
@@ -20,6 +19,7 @@ from bench.pretraining_data import (
     build_pretraining_dataset,
     pretraining_dataloader,
 )
+from bench.io import CONF_DIR
 from lightning_modules.encoder import EncoderConfig
 from lightning_modules.pretrain import ObjectiveConfig, PretrainModule, pretraining_trainer, warmup_linear_decay
 

@@ -1,7 +1,7 @@
 """RACE-like data at the tiny profile, beside the end-to-end check (test_finetune_e2e.py, whose
 RACE-M-like case shows that the tiny encoder learns to read them): the questions can be read from
-their article (the Sliding Window baseline, bench/sliding_window.py, beats the majority letter by
-far), the probe of the first step of that reading (bench/bench_mc_probe.py) builds what it claims,
+their article (the Sliding Window baseline, bench/benchmarks/sliding_window.py, beats the majority letter by
+far), the probe of the first step of that reading (bench/benchmarks/mc_probe.py) builds what it claims,
 and the multiple-choice path fits training questions."""
 
 import math
@@ -12,13 +12,13 @@ import pytest
 import torch
 from conftest import small_data_cfg
 
-from bench.architecture import effective_encoder_config
-from bench.bench_mc_probe import main as probe_main
-from bench.bench_mc_probe import probe_batch
-from bench.config import compose_config
+from bench.benchmarks.mc_probe import main as probe_main
+from bench.benchmarks.mc_probe import probe_batch
+from bench.benchmarks.sliding_window import main, sliding_window_accuracy, sliding_window_choice, sliding_window_scores
+from bench.config.architecture import effective_encoder_config
+from bench.config.compose import compose_config
 from bench.data import build_features, get_tokenizer, load_task, load_task_spec, make_dataloader, special_ids
-from bench.finetune_job import predict
-from bench.sliding_window import main, sliding_window_accuracy, sliding_window_choice, sliding_window_scores
+from bench.jobs.finetune import predict
 from lightning_modules.finetune import FineTuneModule
 from lightning_modules.metrics import multiple_choice_accuracy
 

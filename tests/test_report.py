@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import SpecError, fmt_params, load_paper, load_spec, main, table_names
-from bench.wandb_reader import write_run_file
+from bench.results.report import SpecError, fmt_params, load_paper, load_spec, main, table_names
+from tests.wandb_writer import write_run_file
 
 T0 = 1.8e9  # 2027-01-15: the report's date comes from the newest run, never from the clock
 
@@ -108,7 +108,7 @@ def test_rerun_is_byte_identical_across_processes(runs, tmp_path):
     _report(runs, out)
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert {"albert_sharing.md", "albert_sharing.png", "README.md"} <= set(first)
-    subprocess.run([sys.executable, "-m", "bench.report", "experiment=albert_sharing", f"runs={runs}", f"out={out}"],
+    subprocess.run([sys.executable, "-m", "bench.results.report", "experiment=albert_sharing", f"runs={runs}", f"out={out}"],
                    check=True, capture_output=True, timeout=120)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
 
@@ -160,7 +160,7 @@ def test_index_lists_every_report_and_the_census(runs, tmp_path):
 
 
 def test_every_spec_renders_from_synthetic_runs(tmp_path):
-    from bench.bench_report import make_runs
+    from bench.benchmarks.report import make_runs
 
     make_runs(tmp_path / "runs", n=150)
     out = tmp_path / "reports"

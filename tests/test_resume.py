@@ -12,11 +12,11 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from bench.config import compose_config
-from bench.finetune_job import KILL_AT_STEP_ENV, finetune
+from bench.config.compose import compose_config
 from bench.io import REPO_ROOT
-from bench.tracking import job_dir, run_name, run_tracked
-from bench.wandb_reader import read_runs
+from bench.jobs.finetune import KILL_AT_STEP_ENV, finetune
+from bench.jobs.tracking import job_dir, run_name, run_tracked
+from bench.results.runs import read_runs
 
 # 32 examples / batch 8 = 4 steps an epoch, 12 steps = 3 epochs; every step's loss is logged.
 OVERRIDES = ["profile=smoke", "task=sst2", "profile.finetune.max_steps=12", "data.sizes.train=32",
@@ -45,7 +45,7 @@ def test_killed_job_resumes_to_the_same_result(tmp_path, cache, extra, read_sett
     # (a process of its own, with its own wandb-core: this one's would still hold the killed run's id)
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env.update({KILL_AT_STEP_ENV: str(KILL_AT), "BENCH_CACHE_DIR": str(cache)})
-    killed = subprocess.run([sys.executable, "-m", "bench.run", *overrides, f"hydra.run.dir={tmp_path / 'killed'}"],
+    killed = subprocess.run([sys.executable, "-m", "bench.jobs.run", *overrides, f"hydra.run.dir={tmp_path / 'killed'}"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     jdir = job_dir(compose_config(overrides), run_name(overrides, "finetune"))

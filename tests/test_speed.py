@@ -13,9 +13,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-import bench.speed as speed
+import bench.jobs.speed as speed
 from bench.io import CONF_DIR
-from bench.speed import (
+from bench.jobs.speed import (
     Encoded,
     SpeedSettings,
     accuracy_drops,
@@ -284,10 +284,10 @@ def test_emulated_bf16_is_skipped_unless_asked(monkeypatch, pairs, tokenizer):
 
 
 def test_bench_speed_forces_job_type_and_task(monkeypatch):
-    import bench.run
+    import bench.jobs.run
 
     seen = []
-    monkeypatch.setattr(bench.run, "main", lambda: seen.append(list(sys.argv)))
+    monkeypatch.setattr(bench.jobs.run, "main", lambda: seen.append(list(sys.argv)))
     monkeypatch.setattr(sys, "argv", ["bench-speed", "model=distilbert_base"])
     speed.main()
     assert seen[-1] == ["bench-speed", "model=distilbert_base", "job_type=speed", "task=stsb"]

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.io import CONF_DIR, REPO_ROOT
-from bench.report import load_spec, table_names
-from bench.run import job_function
-from bench.tracking import run_name, run_tracked
-from bench.wandb_reader import read_runs
+from bench.jobs.run import job_function
+from bench.jobs.tracking import run_name, run_tracked
+from bench.results.report import load_spec, table_names
+from bench.results.runs import read_runs
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -73,7 +73,7 @@ def test_multirun_end_to_end_report(tmp_path):
     """A real multirun (two masking recipes x SST-2) through W&B offline to the report's rows."""
     env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache"), "WANDB_MODE": "offline"}
     sweep = tmp_path / "multirun"
-    cmd = [sys.executable, "-m", "bench.run", "experiment=roberta_masking", "profile=smoke",
+    cmd = [sys.executable, "-m", "bench.jobs.run", "experiment=roberta_masking", "profile=smoke",
            "hydra.sweeper.params.task=sst2", f"hydra.sweep.dir={sweep}"]
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -81,7 +81,7 @@ def test_multirun_end_to_end_report(tmp_path):
     assert sorted(runs["config.objective.masking"]) == ["dynamic", "static"]
     assert set(runs.state) == {"finished"}
     reports = tmp_path / "reports"
-    rep = subprocess.run([sys.executable, "-m", "bench.report", "experiment=roberta_masking", f"runs={sweep}",
+    rep = subprocess.run([sys.executable, "-m", "bench.results.report", "experiment=roberta_masking", f"runs={sweep}",
                           f"out={reports}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert rep.returncode == 0, rep.stderr[-3000:]
     text = (reports / "roberta_masking.md").read_text()

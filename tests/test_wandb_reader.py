@@ -15,7 +15,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from bench.wandb_reader import BASE_COLUMNS, RunFileError, find_run_files, read_runs, write_run_file
+from bench.results.runfile import RunFileError
+from bench.results.runs import BASE_COLUMNS, find_run_files, read_runs
+from tests.wandb_writer import write_run_file
 
 # One job, as bench's tracking does it: the Hydra config (with `experiment`, `job_type`) passed at
 # init, then what the scenario asks: finish, raise, log status=failed, or SIGKILL itself.
@@ -257,7 +259,7 @@ def test_online_runs_get_the_same_columns(runs_dir):
             seen.update(path=path, filters=filters)
             return runs
 
-    import bench.wandb_reader as wr
+    import bench.results.runs as wr
 
     from_online = wr.to_frame(wr.read_online("ent/proj", {"group": "albert_sharing", "job_type": ["finetune"]},
                                              api=FakeApi()))

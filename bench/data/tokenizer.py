@@ -41,22 +41,36 @@ KINDS = ("wordpiece", "chinese_char", "pretrained", "file")
 
 @dataclass(frozen=True)
 class SpecialIds:
+    """The special tokens' ids: one type for fine-tuning features, masking and pretraining examples."""
+
     pad: int
     unk: int
     cls: int
     sep: int
     mask: int
-    vocab_size: int
+    vocab_size: int | None = None  # with added tokens; None where only the ids matter (hand-made in tests)
+
+    @property
+    def all(self) -> tuple[int, ...]:
+        return (self.pad, self.unk, self.cls, self.sep, self.mask)
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Tokenizer) -> SpecialIds:
+        return special_ids(tokenizer)
 
 
 def special_ids(tokenizer: Tokenizer) -> SpecialIds:
-    """Ids of the special tokens and the vocabulary size (with added tokens)."""
-    ids = {}
+    """Ids of the special tokens (BERT or RoBERTa names) and the vocabulary size; a missing role is
+    named in the error with the token names looked for."""
+    ids, missing = {}, []
     for role, names in ROLE_NAMES.items():
         found = [tokenizer.token_to_id(n) for n in names if tokenizer.token_to_id(n) is not None]
-        if not found:
-            raise KeyError(f"tokenizer has no {role} token (looked for {', '.join(names)})")
-        ids[role] = found[0]
+        if found:
+            ids[role] = found[0]
+        else:
+            missing.append(" or ".join(names))
+    if missing:
+        raise ValueError(f"tokenizer has no {', '.join(missing)} token")
     return SpecialIds(**ids, vocab_size=tokenizer.get_vocab_size(with_added_tokens=True))
 
 

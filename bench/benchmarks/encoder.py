@@ -1,6 +1,6 @@
 """Benchmark: the encoder's forward at batch 1 (random weights), median ms and achieved GFLOP/s.
 
-    python -m bench.bench_encoder [--threads 2] [--repeats 30]
+    python -m bench.benchmarks.encoder [--threads 2] [--repeats 30]
 
 The matmul peak of the 2-core reference machine is about 190 GFLOP/s; the aim is >= 70% of it at
 seq 128 for BERT-base. Numbers are only comparable on a quiet machine.

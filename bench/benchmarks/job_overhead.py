@@ -2,7 +2,7 @@
 job's own training: compose the config, open and finish an offline W&B run, build a Lightning
 Trainer and fit one step of a tiny module.
 
-    python -m bench.bench_job_overhead [--repeats 3]
+    python -m bench.benchmarks.job_overhead [--repeats 3]
 
 Process start-up and imports are timed once (the first job of a process pays them).
 """
@@ -19,8 +19,8 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
 
-from bench.config import compose_config  # noqa: E402
-from bench.tracking import run_tracked  # noqa: E402
+from bench.config.compose import compose_config  # noqa: E402
+from bench.jobs.tracking import run_tracked  # noqa: E402
 from lightning_modules.finetune import FineTuneModule  # noqa: E402
 
 IMPORTS_S = time.perf_counter() - t_start

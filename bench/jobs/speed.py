@@ -424,8 +424,8 @@ def load_tokenizer(cfg: DictConfig) -> Any:
 
 def speed_job(cfg: DictConfig, run: Any = None) -> dict[str, Any]:
     """job_type=speed: the summary entries of one inference-time measurement (`run` is not needed)."""
-    from bench.architecture import effective_encoder_config
-    from bench.schema import encoder_config
+    from bench.config.architecture import effective_encoder_config
+    from bench.config.schema import encoder_config
 
     s = SpeedSettings.from_cfg(cfg.speed)
     pairs = load_pairs(cfg, s.split, s.max_examples)
@@ -514,7 +514,7 @@ def main() -> None:
     """`bench-speed`: `bench-run` with job_type=speed and task=stsb unless given."""
     given = {a.split("=", 1)[0].lstrip("+~") for a in sys.argv[1:] if "=" in a}
     sys.argv += [o for o, key in (("job_type=speed", "job_type"), ("task=stsb", "task")) if key not in given]
-    from bench.run import main as run_main
+    from bench.jobs.run import main as run_main
 
     run_main()
 

@@ -34,7 +34,7 @@ def resolve_encoder(cfg: DictConfig, arch: EncoderConfig) -> tuple[dict[str, tor
         head = head_input(cfg, imported.config, trained)
         return imported.encoder.state_dict(), imported.config, {"init": f"hf:{arg}", "head_input": head}
     if str(cfg.objective.name) != "none":
-        from bench.pretrain_job import pretrained_encoder
+        from bench.jobs.pretrain import pretrained_encoder
 
         state, metrics = pretrained_encoder(cfg, arch)
         trained = arch.pooler and str(cfg.objective.get("sentence_task", "none")) != "none"

@@ -6,8 +6,8 @@ counts of the words it shares with them; pick the best option. No training, no m
 It answers whether a multiple-choice data set can be read at all (the synthetic RACE-like data must
 be answerable from its article), independently of any encoder's capacity:
 
-    python -m bench.sliding_window                  # the tiny synthetic RACE dev and test sets
-    python -m bench.sliding_window --task race_middle --split validation
+    python -m bench.benchmarks.sliding_window                  # the tiny synthetic RACE dev and test sets
+    python -m bench.benchmarks.sliding_window --task race_middle --split validation
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def sliding_window_accuracy(rows, columns: dict, label_names: Sequence[str]) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.config import compose_config
+    from bench.config.compose import compose_config
     from bench.data import load_task
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

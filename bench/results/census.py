@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bench.config import compose_config, model_names
+from bench.config.compose import compose_config, model_names
+from bench.config.schema import encoder_config
 from bench.io import CONF_DIR, PAPER_DIR, atomic_write_text
-from bench.schema import encoder_config
 from lightning_modules.encoder import count_config_parameters, describe
 
 SPEC = CONF_DIR / "report" / "parameters.yaml"

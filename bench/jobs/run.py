@@ -7,7 +7,7 @@
     bench-run -m experiment=albert_sharing trainer=ddp_spawn    # a sweep, each job data parallel
 
 Distributed training inside a sweep: Lightning's `ddp` (and `fsdp`, `deepspeed`) start their extra
-ranks by re-running `python -m bench.run <this command line>`; under `-m` every child would run
+ranks by re-running `python -m bench.jobs.run <this command line>`; under `-m` every child would run
 the whole sweep again. The job refuses that with a message pointing to `trainer=ddp_spawn`
 (unless SLURM starts the ranks itself: hydra/launcher=submitit_slurm with tasks_per_node=devices).
 """
@@ -24,18 +24,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, open_dict
 
+from bench.config.schema import register_configs
 from bench.io import CONF_DIR
-from bench.schema import register_configs
-from bench.tracking import relaunches_script, run_name, run_tracked
+from bench.jobs.tracking import relaunches_script, run_name, run_tracked
 
 log = logging.getLogger(__name__)
 
 # job_type -> "module:function" taking (cfg, wandb_run) and returning summary entries.
 JOBS = {
-    "finetune": "bench.finetune_job:finetune",
-    "pretrain": "bench.pretrain_job:pretrain",
-    "distill": "bench.pretrain_job:distill",
-    "speed": "bench.speed:speed_job",
+    "finetune": "bench.jobs.finetune:finetune",
+    "pretrain": "bench.jobs.pretrain:pretrain",
+    "distill": "bench.jobs.pretrain:distill",
+    "speed": "bench.jobs.speed:speed_job",
 }
 # Job types whose whole work is a pretraining through the checkpoint store (under its file lock).
 STORE_JOBS = ("pretrain", "distill")
@@ -89,7 +89,7 @@ def check_strategy(cfg: DictConfig, multirun: bool) -> None:
     single = _processes(t) == 1 and int(t.get("num_nodes", 1)) == 1
     if multirun and not single and not _slurm_ranks():
         raise ValueError(
-            f"trainer.strategy={t.strategy} starts its extra processes by re-running `python -m bench.run` with this "
+            f"trainer.strategy={t.strategy} starts its extra processes by re-running `python -m bench.jobs.run` with this "
             "command line, which under -m (multirun) would run the whole sweep again in every process. Use "
             "trainer=ddp_spawn (the same data parallelism, workers spawned inside each job), or on SLURM "
             "hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node=<devices>, so that SLURM starts the "

@@ -12,8 +12,8 @@ for 2,000 steps); with an 8-word one it starts to fall at about step 700 (1.314 
 the pooler only after 2,000). A pretrained encoder fine-tuned without dropout does read RACE-M-like
 articles of about 22 words; with longer ones it stays at chance (README: Fine-tuning and evaluation).
 
-    python -m bench.bench_mc_probe                          # the tiny profile's encoder, 30 words
-    python -m bench.bench_mc_probe --passage 8 --hidden 128 --heads 4 --steps 3000
+    python -m bench.benchmarks.mc_probe                          # the tiny profile's encoder, 30 words
+    python -m bench.benchmarks.mc_probe --passage 8 --hidden 128 --heads 4 --steps 3000
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from lightning_modules.finetune import FineTuneModule
 
 CLS, SEP, FIRST_WORD = 2, 3, 10

@@ -1,8 +1,8 @@
 """Report generation time over many synthetic offline runs (target: 1,000 runs, all tables, < 10 s).
 
-    python -m bench.bench_report [--runs 1000] [--keep DIR]
+    python -m bench.benchmarks.report [--runs 1000] [--keep DIR]
 
-The runs are written straight into the record log (`bench.wandb_reader.write_run_file`, the
+The runs are written straight into the record log (`tests.wandb_writer.write_run_file`, the
 framing and records wandb 0.31 writes; a test checks the files against W&B's own inspector), one
 directory per run in the Hydra multirun layout `<root>/<table>/<job>/wandb/offline-run-*-<id>/`.
 Their configs are built from the table specs themselves (every expected row, every task column,
@@ -20,8 +20,9 @@ import time
 from itertools import zip_longest
 from pathlib import Path
 
-from bench.report import PAPER_DIR, _as_list, _label_tuple, load_spec, main, table_names
-from bench.wandb_reader import read_runs, write_run_file
+from bench.results.report import PAPER_DIR, _as_list, _label_tuple, load_spec, main, table_names
+from bench.results.runs import read_runs
+from tests.wandb_writer import write_run_file
 
 # One run in 37 ends badly, in turn failed (exit 1), crashed (no exit record), diverged.
 _BAD = (("failed", 1, {"status": "failed", "error": "RuntimeError: synthetic failure"}),

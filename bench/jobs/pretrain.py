@@ -16,11 +16,11 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bench.architecture import effective_encoder_config
-from bench.checkpoint_store import CheckpointStore, load_state_dict
-from bench.config import compose_config, plain
+from bench.config.architecture import effective_encoder_config
+from bench.config.compose import compose_config, plain
 from bench.data import get_tokenizer, load_corpus
-from bench.pretraining_data import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
+from bench.data.pretraining import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
+from bench.store.checkpoints import CheckpointStore, load_state_dict
 from lightning_modules.distill import DistillModule, student_config
 from lightning_modules.encoder import EncoderConfig, count_config_parameters
 from lightning_modules.pretrain import ObjectiveConfig, PretrainModule, pretraining_trainer

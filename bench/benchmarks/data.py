@@ -2,8 +2,8 @@
 feature cache, and the padded/real token ratio of training batches with and without length
 grouping (target <= 1.15 with grouping).
 
-    python -m bench.bench_data                          # tiny synthetic world in a fresh temp cache
-    python -m bench.bench_data --tasks sst2 squad_v2 --batch-size 32 --max-length 128
+    python -m bench.benchmarks.data                          # tiny synthetic world in a fresh temp cache
+    python -m bench.benchmarks.data --tasks sst2 squad_v2 --batch-size 32 --max-length 128
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 import torch
 from omegaconf import OmegaConf
 
-from bench.config import compose_config
+from bench.config.compose import compose_config
 from bench.data import (
     build_features,
     get_tokenizer,

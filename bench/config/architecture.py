@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from bench.config import plain
-from bench.schema import ARCH_KEYS, encoder_config
+from bench.config.compose import plain
+from bench.config.schema import ARCH_KEYS, encoder_config
 from lightning_modules.encoder import EncoderConfig
 
 

@@ -8,7 +8,7 @@ multirun the exception is not re-raised, so the sweep's other jobs run and the s
 Resume: a restarted job finds its job dir (same experiment, profile and overrides), its W&B id and
 its `last.ckpt`, and continues from the checkpoint under the same id. Offline W&B cannot resume a
 run (it writes a second directory from step 0) and a killed writer loses its unflushed tail, so
-the job's logger (`bench.finetune_job.ResumableWandbLogger`) makes the W&B step the trainer's step
+the job's logger (`bench.jobs.finetune.ResumableWandbLogger`) makes the W&B step the trainer's step
 and also appends every row to `<job dir>/history.jsonl`: the resumed run first replays the rows
 before its checkpoint, and the run reader, which lets a later directory replace an earlier one from
 its first step on, gets every step exactly once.
@@ -37,7 +37,7 @@ from bench.io import REPO_ROOT
 # Set by torchrun / Lightning's script launcher (LOCAL_RANK, NODE_RANK), SLURM and LSF in the
 # processes of ranks other than 0; a process where any is non-zero is not rank 0.
 RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-# Lightning strategies whose launcher re-runs `python -m bench.run <argv>` for every extra rank
+# Lightning strategies whose launcher re-runs `python -m bench.jobs.run <argv>` for every extra rank
 # (the spawn/fork/notebook variants start workers inside this process instead).
 SCRIPT_LAUNCHED = ("ddp", "fsdp", "deepspeed")
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import torch
 
-IGNORE_INDEX = -100  # label of a position that is not predicted (PyTorch's cross-entropy default)
+from lightning_modules.inputs import IGNORE_INDEX
 
 MASK_TOKEN = "[MASK]"
 WWM_EXAMPLE_TEXT = "我喜欢吃西瓜，还喜欢跑步"

@@ -1,7 +1,7 @@
 """Pretraining throughput on CPU: our MLM step (head on the masked positions only) against
 Hugging Face's `BertForMaskedLM` (head on every position) for the same tiny model.
 
-    python -m bench.bench_pretrain --threads 2
+    python -m bench.benchmarks.pretrain --threads 2
 
 One training step = forward, masked-LM loss, backward, AdamW step, on a batch of 32 x 128 tokens
 with 15% of the tokens masked (dynamic masking, as the collator does). The implementations run
@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from bench.masking import IGNORE_INDEX, mask_batch, non_special_ids, special_tokens_mask
+from bench.data.masking import IGNORE_INDEX, mask_batch, non_special_ids, special_tokens_mask
 from lightning_modules.encoder import EncoderConfig
 from lightning_modules.pretrain import ObjectiveConfig, PretrainModule
 

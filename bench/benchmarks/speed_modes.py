@@ -1,9 +1,9 @@
 """Benchmark: our encoder against Hugging Face's, and the faster inference modes, at full size.
 
-    python -m bench.bench_speed_modes [--threads 1] [--examples 100] [--models bert_base distilbert_base]
-    python -m bench.bench_speed_modes --accuracy sst2 stsb [--steps 400]   # accuracy cost per mode
+    python -m bench.benchmarks.speed_modes [--threads 1] [--examples 100] [--models bert_base distilbert_base]
+    python -m bench.benchmarks.speed_modes --accuracy sst2 stsb [--steps 400]   # accuracy cost per mode
 
-For each model: one interleaved pass (bench.speed.measure: batch 1, untimed tokenization and
+For each model: one interleaved pass (bench.jobs.speed.measure: batch 1, untimed tokenization and
 warm-up) over STS-B-like pairs, with every mode of our encoder and Hugging Face's fp32 model as
 columns, then the output drift of each mode against fp32 (relative error of the hidden states;
 a proxy only: the accuracy cost is measured on a fine-tuned model by `mode_accuracy_cost`).
@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from bench.speed import (
+from bench.jobs.speed import (
     MODES,
     Encoded,
     SpeedSettings,
@@ -48,8 +48,8 @@ PAPER_DISTILBERT_OVER_BERT = 410 / 668
 def stsb_like(n: int, seed: int = 0) -> tuple[list[Encoded], str]:
     """STS-B dev-like inputs: the data layer's synthetic set, else seeded random ids."""
     try:
-        from bench.config import compose_config
-        from bench.speed import load_pairs, load_tokenizer
+        from bench.config.compose import compose_config
+        from bench.jobs.speed import load_pairs, load_tokenizer
 
         cfg = compose_config(["task=stsb", "data=synthetic"])
         return encode_pairs(load_pairs(cfg, "validation", n), load_tokenizer(cfg), 128), "synthetic STS-B (bench.data)"
@@ -88,10 +88,10 @@ def drift(encoder: Encoder, encoded: list[Encoded], modes: list[str], n: int = 2
 
 def accuracy_cost(task: str, steps: int, modes: list[str], seed: int = 0) -> dict[str, float]:
     """Fine-tune the tiny-profile encoder on the synthetic `task`, then its metric (points) per mode."""
-    from bench.architecture import effective_encoder_config
-    from bench.config import compose_config
+    from bench.config.architecture import effective_encoder_config
+    from bench.config.compose import compose_config
     from bench.data import build_features, get_tokenizer, make_dataloader, special_ids
-    from bench.finetune_job import finetune_arch, finetune_hparams, head_dropout
+    from bench.jobs.finetune import finetune_arch, finetune_hparams, head_dropout
     from lightning_modules.finetune import FineTuneModule
 
     cfg = compose_config([f"task={task}", "profile=tiny", f"seed={seed}"])

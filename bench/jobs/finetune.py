@@ -12,7 +12,7 @@ Faults and scale:
   length-grouped batch sampler shards itself (every N-th batch), so Lightning's sampler is off;
 - evaluation runs once, in the rank-0 process, after fit: with several processes (ddp, ddp_spawn,
   fsdp) on the weights of `last.ckpt`, the full state that Lightning writes from rank 0 at the end;
-- opt-in early stopping (`early_stopping.patience`, bench/early_stopping.py) scores a dev split during
+- opt-in early stopping (`early_stopping.patience`, bench/jobs/early_stopping.py) scores a dev split during
   the fit (one process only) and puts the best weights back before that evaluation.
 """
 
@@ -37,12 +37,12 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bench.architecture import effective_encoder_config
+from bench.config.architecture import effective_encoder_config
 from bench.data import build_features, get_tokenizer, load_task, make_dataloader, special_ids
-from bench.early_stopping import DevEarlyStopping, early_stopping_plan
-from bench.encoders import resolve_encoder
 from bench.io import atomic_write_text
-from bench.tracking import is_rank_zero, relaunches_script
+from bench.jobs.early_stopping import DevEarlyStopping, early_stopping_plan
+from bench.jobs.encoders import resolve_encoder
+from bench.jobs.tracking import is_rank_zero, relaunches_script
 from lightning_modules.encoder import count_config_parameters
 from lightning_modules.finetune import TASK_TYPES, FineTuneModule
 from lightning_modules.metrics import compute_task_metrics
@@ -102,7 +102,7 @@ class ResumableWandbLogger(WandbLogger):
     Offline W&B cannot resume a run and a killed writer loses its unflushed tail; a resumed job
     `replay`s the rows before its checkpoint's step into the new W&B directory, and the run
     reader, which lets a later directory replace an earlier one from its first step on, gets
-    every step exactly once (see `bench.tracking`). The job's resolved config is the run's config
+    every step exactly once (see `bench.jobs.tracking`). The job's resolved config is the run's config
     already, so module hyperparameters are not logged again as top-level keys.
     """
 
@@ -221,8 +221,8 @@ def _arch_text(module: FineTuneModule) -> str:
 def encoder_source(cfg: DictConfig, arch, init: str) -> str:
     """The file an encoder state came from, for error messages (computed only when one is needed)."""
     if init.startswith("store:"):
-        from bench.checkpoint_store import WEIGHTS
-        from bench.pretrain_job import store_entry
+        from bench.jobs.pretrain import store_entry
+        from bench.store.checkpoints import WEIGHTS
 
         return str(store_entry(cfg, arch) / WEIGHTS)
     return init

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from bench.masking import (
-    IGNORE_INDEX,
+from bench.data.masking import (
     jieba_word_ids,
     mask_batch,
     mask_sequence,
@@ -36,36 +35,10 @@ from bench.masking import (
     token_groups,
     word_groups,
 )
-
-INPUT_FORMATS = ("segment_pair", "sentence_pair", "full_sentences", "doc_sentences")
-SENTENCE_TASKS = ("nsp", "sop", "none")
-MASKING_MODES = ("static", "dynamic", "wwm_en", "wwm_zh", "none")
-PAIR_FORMATS = ("segment_pair", "sentence_pair")
+from bench.data.tokenizer import SpecialIds
+from lightning_modules.inputs import IGNORE_INDEX, INPUT_FORMATS, MASKING_MODES, PAIR_FORMATS, SENTENCE_TASKS
 
 Token = tuple[int, int]  # (token id, corpus-wide word id)
-
-
-@dataclass(frozen=True)
-class SpecialIds:
-    pad: int
-    cls: int
-    sep: int
-    mask: int
-    unk: int | None = None
-
-    @property
-    def all(self) -> tuple[int, ...]:
-        return tuple(i for i in (self.pad, self.cls, self.sep, self.mask, self.unk) if i is not None)
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> SpecialIds:
-        """Read [PAD] [CLS] [SEP] [MASK] [UNK] from a `tokenizers.Tokenizer` (or anything with
-        `token_to_id`); a missing one is named in the error."""
-        ids = {name: tokenizer.token_to_id(f"[{name.upper()}]") for name in ("pad", "cls", "sep", "mask", "unk")}
-        missing = [f"[{k.upper()}]" for k, v in ids.items() if v is None and k != "unk"]
-        if missing:
-            raise ValueError(f"tokenizer has no {', '.join(missing)} token")
-        return cls(**ids)
 
 
 @dataclass

@@ -6,7 +6,7 @@
 A report is a spec, not code: `conf/report/<table>.yaml` says which runs (W&B group, job types,
 config filters), the row keys (config keys, mapped to the paper CSV's row labels), the columns
 (summary keys, formats, derived means), the paper CSV and the figure. The generator only reads
-the runs (`bench.wandb_reader`), so a report can always be regenerated from W&B alone.
+the runs (`bench.results.runs`), so a report can always be regenerated from W&B alone.
 
 Rules the tables keep:
 - a cell is the median over seeds of the newest finished run of each seed, with (min-max) when
@@ -34,7 +34,8 @@ import pandas as pd
 import yaml
 
 from bench.io import CONF_DIR, PAPER_DIR, atomic_write_bytes, atomic_write_text
-from bench.wandb_reader import RunFileError, read_runs
+from bench.results.runfile import RunFileError
+from bench.results.runs import read_runs
 
 SPEC_DIR = CONF_DIR / "report"
 NOT_TABLES = {"parameters"}  # specs of other writers (bench-census)

@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config.schema import register_configs
 from bench.io import CONF_DIR
-from bench.schema import register_configs
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""Composing and validating the Hydra tree: structured schemas, the effective architecture."""

@@ -1,0 +1,1 @@
+"""From W&B runs to tables: the run-file reader, the report, the parameter census."""

@@ -1,0 +1,1 @@
+"""The checkpoint store: pretrained encoders keyed by what produced them."""
