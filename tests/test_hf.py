@@ -96,7 +96,7 @@ def hf_mlm(transformers, case: str) -> torch.nn.Module:
 
 
 def compare(hf_model, encoder: Encoder, mlm_head: MLMHead, roberta: bool) -> tuple[float, float]:
-    """Max |ours - HF| of last hidden states and MLM logits; RoBERTa on non-pad tokens (see hf.py docstring)."""
+    """Max |ours - HF| of last hidden states and MLM logits; RoBERTa on non-pad tokens (see lightning_modules.hf)."""
     cfg = encoder.cfg
     ids, mask, tt = batch(cfg.pad_token_id, token_types=cfg.type_vocab_size > 1)
     encoder.eval()
@@ -306,7 +306,8 @@ def test_import_works_without_transformers(tmp_path, monkeypatch):
     enc = Encoder(cfg)
     export_hf_checkpoint(enc, MLMHead(cfg, enc.embeddings.word), tmp_path, "albert")
     monkeypatch.setitem(sys.modules, "transformers", None)
-    monkeypatch.delitem(sys.modules, "lightning_modules.hf")
+    for name in [m for m in sys.modules if m == "lightning_modules.hf" or m.startswith("lightning_modules.hf.")]:
+        monkeypatch.delitem(sys.modules, name)  # re-executes every submodule with transformers absent
     hf = importlib.import_module("lightning_modules.hf")
     imported = hf.load_hf_checkpoint(tmp_path)
     assert torch.equal(imported.encoder.embeddings.project.weight, enc.embeddings.project.weight)

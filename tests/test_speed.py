@@ -14,20 +14,23 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import bench.jobs.speed as speed
-from bench.io import CONF_DIR
 from bench.jobs.speed import (
     Encoded,
     SpeedSettings,
     accuracy_drops,
+    default_settings,
     encode_pairs,
     make_batches,
     measure,
+    measurement,
     mode_accuracy_cost,
     prepare_mode,
     speed_job,
+    speed_yaml,
     summarize,
     time_columns,
 )
+from bench.jobs.speed import job as speed_job_module
 from lightning_modules.encoder import Encoder, EncoderConfig
 
 WORDS = "the a cat dog man woman sat ran plays guitar on mat fast slow red blue sings eats".split()
@@ -101,7 +104,7 @@ def job_cfg(profile: str = "tiny", **speed_overrides):
         "model": {"name": "tiny", **tiny().to_dict()},
         "task": {"name": "stsb", "language": "en", "columns": {"text_a": "sentence1", "text_b": "sentence2", "label": "label"}},
         "data": {"source": "synthetic"},
-        "speed": OmegaConf.load(CONF_DIR / "speed" / "default.yaml"),
+        "speed": speed_yaml(),
     })  # fmt: skip
     for k, v in {"threads": 1, "warmup": 2, **speed_overrides}.items():
         OmegaConf.update(root, f"speed.{k}", v, merge=False)
@@ -112,8 +115,8 @@ def job_cfg(profile: str = "tiny", **speed_overrides):
 def stub_data(monkeypatch, pairs, tokenizer):
     """speed_job's data hooks, fed with the fixture pairs; the tokenizer is slow, to be seen if timed."""
     slow = SlowTokenizer(tokenizer, delay=0.05)
-    monkeypatch.setattr(speed, "load_pairs", lambda cfg, split, n: pairs[: n or len(pairs)])
-    monkeypatch.setattr(speed, "load_tokenizer", lambda cfg: slow)
+    monkeypatch.setattr(speed_job_module, "load_pairs", lambda cfg, split, n: pairs[: n or len(pairs)])
+    monkeypatch.setattr(speed_job_module, "load_tokenizer", lambda cfg: slow)
     return slow
 
 
@@ -135,7 +138,7 @@ def test_warmup_calls_are_not_counted(pairs, tokenizer, batch_size):
     enc = Encoder(tiny())
     calls = []
     enc.register_forward_hook(lambda m, i, o: calls.append(i))
-    out = measure(enc, encoded, SpeedSettings(warmup=3, batch_size=batch_size, threads=1))
+    out = measure(enc, encoded, default_settings(warmup=3, batch_size=batch_size, threads=1))
     n_batches = -(-10 // batch_size)
     assert len(calls) == 3 + n_batches
     assert out["speed/n_examples"] == out["speed/fp32/n_examples"] == 10
@@ -205,7 +208,7 @@ def test_make_batches_pads_and_masks():
 # ----------------------------------------------------------------------------- logged keys
 def test_environment_fields_are_logged(pairs, tokenizer):
     encoded = encode_pairs(pairs, tokenizer, 64)
-    out = measure(Encoder(tiny()), encoded, SpeedSettings(warmup=1, threads=1))
+    out = measure(Encoder(tiny()), encoded, default_settings(warmup=1, threads=1))
     assert not [k for k in ENV_KEYS if k not in out]
     lengths = [len(e.input_ids) for e in encoded]
     assert out["speed/seq_len_mean"] == pytest.approx(sum(lengths) / len(lengths))
@@ -223,7 +226,7 @@ def test_hf_comparison_same_inputs(pairs, tokenizer, arch):
     encoded = encode_pairs(pairs[:8], tokenizer, 64)
     hf_calls = []
     hf.register_forward_hook(lambda m, i, o: hf_calls.append(1))
-    out = measure(Encoder(cfg), encoded, SpeedSettings(warmup=2, threads=1), hf)
+    out = measure(Encoder(cfg), encoded, default_settings(warmup=2, threads=1), hf)
     assert not [k for k in HF_KEYS if k not in out]
     assert len(hf_calls) == 2 + 8 and out["speed/hf/fp32/n_examples"] == 8
     assert out["speed/ours_over_hf"] == pytest.approx(out["speed/total_s"] / out["speed/hf_total_s"])
@@ -258,28 +261,45 @@ def test_speed_defaults_follow_the_profile():
     paper_s = SpeedSettings.from_cfg(job_cfg("paper").speed)
     assert (tiny_s.max_examples, tiny_s.modes) == (300, ["fp32"])
     assert paper_s.max_examples is None and paper_s.modes == ["fp32", "int8_dynamic", "bf16_autocast", "compile"]
-    assert tiny_s.batch_size == 1 and tiny_s.full_size and tiny_s.gpu_batch_sizes == [1, 32]
+    assert tiny_s.batch_size == 1 and tiny_s.full_size and tiny_s.gpu.batch_sizes == [1, 32]
     explicit = SpeedSettings.from_cfg(job_cfg("tiny", max_examples=50, modes=["fp32", "int8_dynamic"]).speed)
     assert (explicit.max_examples, explicit.modes) == (50, ["fp32", "int8_dynamic"])
+
+
+def test_the_composed_node_extends_the_schema_and_the_yaml_holds_the_values():
+    from hydra.errors import ConfigCompositionException
+
+    from bench.config.compose import compose_config
+
+    assert SpeedSettings.from_cfg(compose_config(["profile=paper"]).speed) == default_settings("paper")
+    with pytest.raises(ConfigCompositionException):
+        compose_config(["speed.warmup=some"])
 
 
 def test_bad_settings_name_the_key():
     with pytest.raises(ValueError, match="speed.bogus"):
         SpeedSettings.from_cfg({"bogus": 1})
+    with pytest.raises(ValueError, match="speed.gpu.bogus"):
+        default_settings(gpu={"bogus": 1})
+    with pytest.raises(ValueError, match="missing speed config key.*speed.batch_size"):
+        SpeedSettings.from_cfg({"modes": ["fp32"]})
+    with pytest.raises(ValueError, match="batch_size"):  # a wrong type, as when composed
+        default_settings(batch_size="many")
     with pytest.raises(ValueError, match="speed.modes.*fp16"):
-        SpeedSettings(modes=["fp16"])
+        default_settings(modes=["fp16"])
     with pytest.raises(ValueError, match="speed.gpu.modes"):
-        SpeedSettings(gpu_modes=["int8_dynamic"])
+        default_settings(gpu={"modes": ["int8_dynamic"]})
     with pytest.raises(ValueError, match="speed.batch_size"):
-        SpeedSettings(batch_size=0)
+        default_settings(batch_size=0)
 
 
 def test_emulated_bf16_is_skipped_unless_asked(monkeypatch, pairs, tokenizer):
-    monkeypatch.setattr(speed, "native_bf16", lambda device: False)
+    monkeypatch.setattr(measurement, "native_bf16", lambda device: False)
     encoded = encode_pairs(pairs[:4], tokenizer, 64)
-    out = measure(Encoder(tiny()), encoded, SpeedSettings(modes=["fp32", "bf16_autocast"], warmup=0))
+    out = measure(Encoder(tiny()), encoded, default_settings(modes=["fp32", "bf16_autocast"], warmup=0))
     assert "no native bf16" in out["speed/bf16_autocast/skipped"] and "speed/bf16_autocast/total_s" not in out
-    out = measure(Encoder(tiny()), encoded, SpeedSettings(modes=["bf16_autocast"], warmup=0, skip_emulated_bf16=False))
+    s = default_settings(modes=["bf16_autocast"], warmup=0, skip_emulated_bf16=False)
+    out = measure(Encoder(tiny()), encoded, s)
     assert out["speed/bf16_autocast/n_examples"] == 4 and "speed/fp32/total_s" in out  # fp32 always measured
 
 

@@ -26,9 +26,9 @@ import torch
 from bench.jobs.speed import (
     MODES,
     Encoded,
-    SpeedSettings,
     accuracy_drops,
     build_hf_model,
+    default_settings,
     encode_pairs,
     make_batches,
     measure,
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(0)
         cfg = MODELS[name]
         encoder, hf = Encoder(cfg).eval(), build_hf_model(cfg)[0].eval()
-        s = SpeedSettings(
+        s = default_settings(
             modes=args.modes, warmup=args.warmup, threads=args.threads, hf_modes=["fp32"], skip_emulated_bf16=False
         )
         t0 = time.perf_counter()

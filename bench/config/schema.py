@@ -2,7 +2,7 @@
 
 Every `conf/model/*.yaml` starts from `model_schema`, so a wrong key, type or value fails when
 the config is composed, with a message naming the key, e.g. `model.sharing=foo` ->
-"sharing must be one of none, attention, ffn, all".
+"sharing must be one of none, attention, ffn, all". `conf/speed/default.yaml` starts from `speed_schema`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,36 @@ class ModelSchema(EncoderConfig):
 ARCH_KEYS = tuple(f.name for f in fields(EncoderConfig))
 
 
+@dataclass
+class SpeedGpuSchema:
+    modes: list[str]
+    batch_sizes: list[int]
+
+
+@dataclass
+class SpeedSchema:
+    """`cfg.speed`'s keys and types only: the values are conf/speed/default.yaml's, checked by
+    bench.jobs.speed.settings.SpeedSettings. The fields' order is the YAML's."""
+
+    profiles: dict[str, Any]  # per-profile max_examples and modes, read by the YAML's interpolations
+    max_examples: int | None
+    modes: list[str]
+    full_size: bool
+    split: str
+    max_length: int
+    batch_size: int
+    warmup: int
+    threads: int
+    device: str
+    interleave: bool
+    full_pass_examples: int
+    hf: bool
+    hf_family: str | None
+    hf_modes: list[str]
+    gpu: SpeedGpuSchema
+    skip_emulated_bf16: bool
+
+
 def register_configs() -> None:
     # Integer arithmetic for configs that derive one size from another (I = 4H, A = H / 64).
     if not OmegaConf.has_resolver("mul"):
@@ -44,6 +74,7 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("div", lambda a, b: int(a) // int(b))
     cs = ConfigStore.instance()
     cs.store(group="model", name="model_schema", node=ModelSchema)
+    cs.store(group="speed", name="speed_schema", node=SpeedSchema)
 
 
 def encoder_config(model_cfg: DictConfig | dict[str, Any]) -> EncoderConfig:

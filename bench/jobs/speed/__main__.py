@@ -1,0 +1,3 @@
+from bench.jobs.speed.cli import main
+
+main()
