@@ -6,12 +6,8 @@ of that dev set: the majority class (letter) or the all-no-answer prediction.
 Each job runs the tiny profile's own budget (profile.finetune.max_steps, 1,200 steps; for RACE
 profile.finetune_by_type's 3,000 steps of 16 questions; minutes in all on CPU); the margins sit well
 below what the runs reach and well above the noise of a 400-question dev set (one standard error is
-2-2.5 points here). A tiny classifier first sits on the loss plateau of the class prior, for a number
-of steps that varies with the seed and with the encoder (pretraining is not bit-reproducible across
-machines: thread counts change float rounding). SST-2, three RoBERTa-recipe encoders, the head
-reading the [CLS] state (bench/jobs/encoders.py): 13 of 13 seed/encoder pairs left the plateau by step
-400 and ended at 95-97%. Through the untrained pooler one pair of 10 left it only at step 900 (91%),
-and at 600 steps SST-2 once ended at the majority class in CI (52.7%).
+2-2.5 points here). Why these budgets and margins: docs/notes/tiny-finetune-budget.md and
+docs/notes/pooler-vs-cls.md.
 """
 
 from collections import Counter
@@ -48,10 +44,7 @@ CASES = [
     ("sst2", "sst2/acc", lambda d: majority_share(d["validation"]["label"]), 20.0),
     ("mnli", "mnli/acc_m", lambda d: majority_share(d["validation_matched"]["label"]), 6.0),
     ("squad_v2", "squad_v2/f1", lambda d: no_answer_f1(d["validation"]), 10.0),
-    # RACE-M-like with the tiny profile's multiple-choice settings (profile.finetune_by_type: no dropout in
-    # the encoder or the head, batch 16, lr 5e-4, 3,000 steps; 10,000 questions): dev 51.0-56.5% against a
-    # majority letter of 27.0% over three pretrainings. With the head's dropout of 0.1 kept: 44.2-53.5% in
-    # 5 runs, but 35.0% in this test on a fresh clone; with the encoder's 0.1 too the loss stays at ln 4.
+    # RACE-M-like with the tiny profile's multiple-choice settings (docs/notes/race-at-tiny.md)
     ("race_middle", "race_middle/acc", lambda d: majority_share(d["validation"]["answer"]), 8.0),
 ]
 

@@ -43,7 +43,7 @@ def test_no_rows_is_an_error():
 
 def test_race_like_questions_are_answerable_from_the_article(tmp_path):
     """The synthetic data can be read: the lexical matcher beats the majority answer letter by far
-    (measured: 57.8% against 27.0% on the tiny dev set; the paper's sliding window gets 32.2% on RACE)."""
+    (figures: docs/notes/race-at-tiny.md)."""
     cfg = small_data_cfg(tmp_path, {"train": 10, "eval": 400, "test": 10, "corpus": {"en": 20, "zh": 20}})
     spec = load_task_spec("race")
     dev = load_task("race", cfg)["validation"]

@@ -5,12 +5,8 @@ is this option's word in the passage? A probe on random words, no data set invol
 
 with the real FineTuneModule (one logit per option from its [CLS], softmax over the 4; a random
 encoder, so the head reads the [CLS] state without the pooler, as the fine-tuning job does).
-It prints the training loss (ln 4 = 1.386 is chance) and the accuracy on fresh batches. At the tiny
-profile's size (H=64, L=2, 2 heads) the loss stays at 1.386-1.388 for 1,500 steps with a 30-word
-passage (also with dropout 0, and at H=128 with 4 heads; through the untrained pooler: 1.386-1.387
-for 2,000 steps); with an 8-word one it starts to fall at about step 700 (1.314 at 1,500; through
-the pooler only after 2,000). A pretrained encoder fine-tuned without dropout does read RACE-M-like
-articles of about 22 words; with longer ones it stays at chance (README: Fine-tuning and evaluation).
+It prints the training loss (ln 4 = 1.386 is chance) and the accuracy on fresh batches; what it
+showed at the tiny profile's size is in docs/notes/race-at-tiny.md.
 
     python -m bench.benchmarks.mc_probe                          # the tiny profile's encoder, 30 words
     python -m bench.benchmarks.mc_probe --passage 8 --hidden 128 --heads 4 --steps 3000

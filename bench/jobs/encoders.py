@@ -7,10 +7,7 @@
 The summary entries say what the fine-tuning head reads (`head_input`). By default (`head_input:
 auto`) that is the pooler only where a sentence-level pretraining task trained it (BERT's NSP,
 ALBERT's SOP), otherwise the [CLS] hidden state; `pooler` or `cls` force one for every row.
-An untrained pooler is a random N(0, 0.02) projection, and at small widths it shrinks the [CLS]
-signal (per-unit output std 0.02 x sqrt(H): 0.55 at H=768, 0.16 at H=64): at the tiny profile an
-SST-2 classifier behind it sat on the class-prior plateau for up to 900 of 1,200 steps, against at
-most 400 without it (README: Fine-tuning and evaluation).
+Why: an untrained pooler shrinks the [CLS] signal at small widths (docs/notes/pooler-vs-cls.md).
 """
 
 from __future__ import annotations
