@@ -61,9 +61,9 @@ def read_settled_runs():
 @pytest.fixture
 def evaluated_weights(monkeypatch) -> list[dict]:
     """The weights each fine-tuning job of the test scores in its final evaluation: a copy of the
-    module's state per call of `bench.jobs.finetune.evaluate` (early stopping's checks, which name
-    their `splits`, are left out)."""
-    import bench.jobs.finetune as job
+    module's state per call of `evaluate` where the job looks it up (`bench.jobs.finetune.job`;
+    early stopping's checks, which name their `splits`, are left out)."""
+    import bench.jobs.finetune.job as job
 
     seen: list[dict] = []
     real_evaluate = job.evaluate

@@ -18,10 +18,9 @@ from lightning.pytorch.callbacks import Callback
 from bench.config.compose import compose_config
 from bench.data import make_dataloader
 from bench.io import CONF_DIR, REPO_ROOT
-from bench.jobs.finetune import JobCheckpoint, trained_module
-from bench.jobs.finetune import fit as finetune_fit
-from bench.jobs.run import check_strategy, store_safe_strategy
-from bench.jobs.tracking import is_rank_zero, relaunches_script
+from bench.jobs.finetune import JobCheckpoint, fit_trainer, trained_module
+from bench.jobs.strategy import check_strategy, relaunches_script, store_strategy
+from bench.jobs.tracking import is_rank_zero
 from bench.results.runs import read_runs
 from lightning_modules.finetune import FineTuneModule
 
@@ -213,17 +212,18 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(tmp_path):
 
 
 def test_pretraining_job_spawns_instead_of_relaunching(monkeypatch):
-    """A pretrain job runs under the store's lock: a re-launched rank would wait on it forever."""
+    """A pretraining runs under the store's lock: a re-launched rank would wait on it forever."""
     monkeypatch.delenv("SLURM_NTASKS", raising=False)
     cfg = compose_config(["trainer=ddp", "job_type=pretrain", "objective=bert"])
-    store_safe_strategy(cfg)
-    assert cfg.trainer.strategy == "ddp_spawn"
-    finetune = compose_config(["trainer=ddp", "objective=bert"])
-    store_safe_strategy(finetune)  # a fine-tuning job keeps ddp (its pretraining part spawns)
-    assert finetune.trainer.strategy == "ddp"
+    check_strategy(cfg, multirun=False)
+    assert store_strategy(cfg).trainer.strategy == "ddp_spawn"
+    assert cfg.trainer.strategy == "ddp"  # a copy: a fine-tuning job keeps ddp (only its pretraining part spawns)
+    spawn = compose_config(["trainer=ddp_spawn", "job_type=pretrain", "objective=bert"])
+    assert store_strategy(spawn) is spawn
     monkeypatch.setenv("SLURM_NTASKS", "4")
     with pytest.raises(ValueError, match="tasks_per_node=1 with trainer=ddp_spawn"):
-        store_safe_strategy(compose_config(["trainer=ddp", "job_type=pretrain", "objective=bert"]))
+        check_strategy(compose_config(["trainer=ddp", "job_type=pretrain", "objective=bert"]), multirun=False)
+    check_strategy(compose_config(["trainer=ddp", "objective=bert"]), multirun=False)  # fine-tuning: SLURM's ranks
 
 
 def test_ranks_agree_to_stop_on_a_non_finite_loss():
@@ -257,4 +257,4 @@ def test_divergence_in_a_spawned_worker_is_a_divergence():
                 "  ...\nFloatingPointError: non-finite training loss on rank 1 at step 2 (nan)\n", 1, 4242)
 
     with pytest.raises(FloatingPointError, match=r"^non-finite training loss on rank 1 at step 2 \(nan\)$"):
-        finetune_fit(Trainer(), None, None, None)
+        fit_trainer(Trainer(), None, None, None)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-import bench.jobs.finetune as job
+import bench.jobs.finetune.job as job
 from bench.config.compose import compose_config
 from bench.jobs.early_stopping import DevEarlyStopping, EarlyStoppingPlan, early_stopping_plan
 from bench.jobs.tracking import run_name, run_tracked

@@ -14,7 +14,7 @@ from omegaconf import open_dict
 
 from bench.config.compose import compose_config
 from bench.io import REPO_ROOT
-from bench.jobs.finetune import KILL_AT_STEP_ENV, finetune
+from bench.jobs.finetune import finetune
 from bench.jobs.tracking import job_dir, run_name, run_tracked
 from bench.results.runs import read_runs
 
@@ -22,6 +22,8 @@ from bench.results.runs import read_runs
 OVERRIDES = ["profile=smoke", "task=sst2", "profile.finetune.max_steps=12", "data.sizes.train=32",
              "profile.finetune.batch_size=8", "trainer.log_every_n_steps=1"]
 KILL_AT = 6  # in the second epoch: the epoch-end checkpoint of step 4 exists, steps 5-6 are lost
+# A config callback (not part of the job's name: the restart without it resumes the same job dir and run)
+KILL = ["+callbacks.kill._target_=tests.support.kill.KillAtStep", f"+callbacks.kill.step={KILL_AT}"]
 
 
 def run_in_process(wandb_dir, overrides=OVERRIDES) -> dict:
@@ -44,8 +46,9 @@ def test_killed_job_resumes_to_the_same_result(tmp_path, cache, extra, read_sett
     # The same job again (its finished job dir is cleared), killed by SIGKILL after step 6.
     # (a process of its own, with its own wandb-core: this one's would still hold the killed run's id)
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
-    env.update({KILL_AT_STEP_ENV: str(KILL_AT), "BENCH_CACHE_DIR": str(cache)})
-    killed = subprocess.run([sys.executable, "-m", "bench.jobs.run", *overrides, f"hydra.run.dir={tmp_path / 'killed'}"],
+    env["BENCH_CACHE_DIR"] = str(cache)
+    killed = subprocess.run([sys.executable, "-m", "bench.jobs.run", *overrides, *KILL,
+                             f"hydra.run.dir={tmp_path / 'killed'}"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     jdir = job_dir(compose_config(overrides), run_name(overrides, "finetune"))

@@ -6,12 +6,8 @@ multirun the exception is not re-raised, so the sweep's other jobs run and the s
 (Hydra's basic launcher would otherwise exit 1 at the end); in a single run it is re-raised.
 
 Resume: a restarted job finds its job dir (same experiment, profile and overrides), its W&B id and
-its `last.ckpt`, and continues from the checkpoint under the same id. Offline W&B cannot resume a
-run (it writes a second directory from step 0) and a killed writer loses its unflushed tail, so
-the job's logger (`bench.jobs.finetune.ResumableWandbLogger`) makes the W&B step the trainer's step
-and also appends every row to `<job dir>/history.jsonl`: the resumed run first replays the rows
-before its checkpoint, and the run reader, which lets a later directory replace an earlier one from
-its first step on, gets every step exactly once.
+its `last.ckpt`, and continues from the checkpoint under the same id; its history reaches W&B once
+per step (`bench.jobs.finetune.ResumableWandbLogger`).
 
 Distributed training: only the global-rank-0 process owns the W&B run and the job dir. A strategy
 that re-launches the script per rank (Lightning's `ddp`, `fsdp`, `deepspeed`) runs this whole job
@@ -28,7 +24,6 @@ import subprocess
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -37,9 +32,9 @@ from bench.io import REPO_ROOT
 # Set by torchrun / Lightning's script launcher (LOCAL_RANK, NODE_RANK), SLURM and LSF in the
 # processes of ranks other than 0; a process where any is non-zero is not rank 0.
 RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-# Lightning strategies whose launcher re-runs `python -m bench.jobs.run <argv>` for every extra rank
-# (the spawn/fork/notebook variants start workers inside this process instead).
-SCRIPT_LAUNCHED = ("ddp", "fsdp", "deepspeed")
+# Overrides that do not make another job: where things are written, and `callbacks` (observers
+# such as a test's kill), so a job restarted without them resumes the same job dir and W&B run.
+NOT_IN_NAME = ("experiment=", "logger.", "hydra.", "paths.", "callbacks.")
 
 
 def git_commit() -> str:
@@ -52,7 +47,7 @@ def git_commit() -> str:
 
 def run_name(overrides: list[str], job_type: str) -> str:
     """An explicit, stable name built from the job's overrides (offline runs have none otherwise)."""
-    keep = [o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(("experiment=", "logger.", "hydra.", "paths."))]
+    keep = [o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(NOT_IN_NAME)]
     return f"{job_type}:" + (",".join(sorted(keep)) if keep else "defaults")
 
 
@@ -63,14 +58,6 @@ class Diverged(FloatingPointError):
 def is_rank_zero() -> bool:
     """Whether this process is global rank 0 (or not part of a distributed launch at all)."""
     return all(os.environ.get(k, "0").strip() in ("0", "") for k in RANK_VARS)
-
-
-def relaunches_script(strategy: Any) -> bool:
-    """Whether a Lightning `strategy` value starts its extra ranks by re-running the script."""
-    if not isinstance(strategy, str):
-        return False  # a Strategy object (configured in code) is the user's responsibility
-    name = strategy.lower()
-    return name.startswith(SCRIPT_LAUNCHED) and not any(w in name for w in ("spawn", "fork", "notebook"))
 
 
 def job_dir(cfg: DictConfig, name: str) -> Path:
