@@ -2,18 +2,15 @@
 cache keyed by what produced the features (a second run does not tokenize)."""
 
 import pytest
-from conftest import small_data_cfg
 
 import bench.data.features as featmod
 from bench.data import build_features, get_tokenizer, load_task, load_task_spec, special_ids
 from bench.data.features import feature_key
 
-SIZES = {"train": 60, "eval": 30, "test": 10, "corpus": {"en": 150, "zh": 80}, "overrides": {}}
-
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
-    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
+def cfg(synthetic_world):
+    return synthetic_world
 
 
 @pytest.fixture(scope="module")

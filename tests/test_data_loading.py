@@ -14,15 +14,13 @@ from bench.config.compose import compose_config
 from bench.data import load_corpus, load_task
 from bench.data.loading import split_sentences
 from bench.data.synthetic import ensure_synthetic
-
-SIZES = {"train": 40, "eval": 20, "test": 10, "corpus": {"en": 20, "zh": 10}, "overrides": {}}
+from tests.world import SIZES
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
-    cfg.update(cache_dir=str(tmp_path_factory.mktemp("cache")), sizes=SIZES)
-    return ensure_synthetic(cfg)
+def world(synthetic_world):
+    """The shared world's folder: tests copy what they break."""
+    return ensure_synthetic(synthetic_world)
 
 
 @pytest.fixture

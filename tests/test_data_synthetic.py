@@ -1,6 +1,7 @@
 """The synthetic world: the hub schemas exactly, the hub layout on disk, the same examples through
 data=local, determinism from the seed, and the properties the tasks and corpora promise."""
 
+import json
 import random
 import re
 import shutil
@@ -8,20 +9,21 @@ import shutil
 import jieba
 import pandas as pd
 import pytest
+import yaml
 from conftest import small_data_cfg
 
+import bench.data.specs as specs
 from bench.config.compose import compose_config
-from bench.data import load_corpus, load_task, load_task_spec, task_names
+from bench.data import load_corpus, load_task, load_task_spec
 from bench.data.reading import reading_comprehension
-from bench.data.synthetic import ensure_synthetic, parquet_path, split_size, synthetic_root
+from bench.data.synthetic import ensure_synthetic, parquet_path, split_size, synthetic_root, synthetic_tasks
 from bench.data.world import build_world
-
-SIZES = {"train": 90, "eval": 30, "test": 12, "corpus": {"en": 60, "zh": 40}, "overrides": {"stsb": {"validation": 45}}}
+from tests.world import SIZES
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
-    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
+def cfg(synthetic_world):
+    return synthetic_world
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def test_default_data_config_is_synthetic():
     assert data.source == "synthetic" and data.sizes.overrides.stsb.validation == 1500
 
 
-@pytest.mark.parametrize("task", task_names())
+@pytest.mark.parametrize("task", [spec.name for spec in synthetic_tasks()])
 def test_synthetic_task_has_hub_schema_and_local_gives_same_examples(task, cfg, local_cfg):
     spec = load_task_spec(task)
     synthetic = load_task(task, cfg)
@@ -68,6 +70,29 @@ def test_sizes_change_the_world_folder(cfg, tmp_path):
     bigger = small_data_cfg(tmp_path, {**SIZES, "train": 91})
     assert synthetic_root(bigger).name.split("-")[0] == str(cfg["seed"])
     assert synthetic_root(bigger).name != synthetic_root(cfg).name
+
+
+def test_a_task_without_a_generator_is_refused_only_for_its_own_synthetic_data(tmp_path, monkeypatch):
+    """A task file without `synthetic.generator` (or with an unknown one) breaks neither the world
+    nor the other tasks; asking for its synthetic data says how to run it instead."""
+    tasks = tmp_path / "task"
+    tasks.mkdir()
+    shutil.copy(specs.TASK_DIR / "sst2.yaml", tasks)
+    monkeypatch.setattr(specs, "TASK_DIR", tasks)
+    cfg = small_data_cfg(tmp_path / "cache", SIZES, corpus={})
+    before = synthetic_root(cfg)
+    spec = yaml.safe_load((tasks / "sst2.yaml").read_text())
+    del spec["synthetic"]
+    (tasks / "no_generator.yaml").write_text(yaml.safe_dump({**spec, "name": "no_generator"}))
+    (tasks / "typo.yaml").write_text(yaml.safe_dump({**spec, "name": "typo", "synthetic": {"generator": "sentimant"}}))
+    assert synthetic_root(cfg) == before  # the world they are not in is the same world
+    assert len(load_task("sst2", cfg)["train"]) == SIZES["train"]
+    assert list(json.loads((before / "manifest.json").read_text())["tasks"]) == ["sst2"]
+    with pytest.raises(ValueError, match=r"task no_generator has no synthetic data: .*no_generator\.yaml names no "
+                                         r"synthetic\.generator\. Run it on its real data \(data=hub, or data=local"):
+        load_task("no_generator", cfg)
+    with pytest.raises(KeyError, match=r"typo\.yaml: synthetic.generator 'sentimant' is not one of .*sentiment"):
+        load_task("typo", cfg)
 
 
 def test_glue_test_labels_are_hidden_and_eval_labels_known(cfg):

@@ -5,19 +5,16 @@ import subprocess
 import sys
 
 import pytest
-from conftest import small_data_cfg
 from tokenizers import Tokenizer
 
 import bench.data.tokenizer as tokmod
 from bench.data import get_tokenizer, special_ids
 from bench.data.tokenizer import train_chinese_char, train_wordpiece, trained_tokenizer_path
 
-SIZES = {"train": 20, "eval": 10, "test": 5, "corpus": {"en": 150, "zh": 80}, "overrides": {}}
-
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
-    return small_data_cfg(tmp_path_factory.mktemp("cache"), SIZES)
+def cfg(synthetic_world):
+    return synthetic_world
 
 
 def test_transformers_is_not_needed():

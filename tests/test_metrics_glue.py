@@ -1,13 +1,17 @@
-"""GLUE metrics against scikit-learn / scipy, degenerate inputs, and the GLUE-score convention."""
+"""GLUE metrics against scikit-learn / scipy, degenerate inputs, and the GLUE-score convention
+(its membership read from conf/task/*.yaml)."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
+from bench.data.specs import TASK_DIR, task_names
+from bench.results.report import glue_task_metrics
 from lightning_modules.metrics import (
     GLUE_SCORE_CONVENTION,
     classification_metrics,
@@ -15,6 +19,10 @@ from lightning_modules.metrics import (
     glue_score,
     regression_metrics,
 )
+
+# GLUE_SCORE_CONVENTION as {task: metrics whose mean is its score}: what conf/task/*.yaml must say.
+CONVENTION = {"cola": ("mcc",), "mnli": ("acc_m",), "mrpc": ("f1", "acc"), "qnli": ("acc",), "qqp": ("f1", "acc"),
+              "rte": ("acc",), "sst2": ("acc",), "stsb": ("pearson", "spearman"), "wnli": ("acc",)}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -127,19 +135,35 @@ def test_glue_score_by_hand():
         "stsb": {"pearson": 88.0, "spearman": 86.0},  # 87
         "mnli": {"acc_m": 84.0, "acc_mm": 10.0},  # matched only
         "SST-2": {"acc": 92.0},
-        "mnli-mm": {"acc": 1.0},  # the mismatched column is not a task of the average
+        "squad_v1": {"f1": 1.0},  # not a member: not scored
     }
-    assert glue_score(results) == pytest.approx((50 + 85 + 87 + 84 + 92) / 5)
-    assert glue_score({"mnli": {"acc": 80.0}, "qqp": {"f1": 70.0, "acc": 90.0}}) == pytest.approx(80.0)
+    assert glue_score(results, CONVENTION) == pytest.approx((50 + 85 + 87 + 84 + 92) / 5)
+    assert glue_score({"mnli": {"acc_m": 80.0}, "qqp": {"f1": 70.0, "acc": 90.0}}, CONVENTION) == pytest.approx(80.0)
     assert "MNLI matched" in GLUE_SCORE_CONVENTION and "Pearson and Spearman" in GLUE_SCORE_CONVENTION
 
 
 def test_glue_score_errors():
     with pytest.raises(ValueError, match="lacks metric 'f1'"):
-        glue_score({"mrpc": {"acc": 80.0}})
-    with pytest.raises(ValueError, match="unknown GLUE task"):
-        glue_score({"squad": {"f1": 80.0}})
+        glue_score({"mrpc": {"acc": 80.0}}, CONVENTION)
+    with pytest.raises(ValueError, match="lacks metric 'acc_m'"):
+        glue_score({"mnli": {"acc_mm": 80.0}}, CONVENTION)
     with pytest.raises(ValueError, match="no GLUE task"):
-        glue_score({"mnli_mismatched": {"acc": 80.0}})
+        glue_score({"mnli_mismatched": {"acc": 80.0}, "squad_v1": {"f1": 80.0}}, CONVENTION)
     with pytest.raises(ValueError, match="twice"):
-        glue_score({"sst2": {"acc": 1.0}, "SST-2": {"acc": 2.0}})
+        glue_score({"sst2": {"acc": 1.0}, "SST-2": {"acc": 2.0}}, CONVENTION)
+
+
+def test_membership_read_from_conf_task_is_the_convention():
+    assert glue_task_metrics() == CONVENTION  # every GLUE task spec has the key; SQuAD, RACE, XNLI have none
+    glue_hub = {n for n in task_names() if yaml.safe_load((TASK_DIR / f"{n}.yaml").read_text())["hub"]["path"] == "nyu-mll/glue"}
+    assert set(CONVENTION) == glue_hub
+    for name in ("CoLA", "STS-B", "MRPC", "QQP", "MNLI", "SST-2", "QNLI", "RTE", "WNLI"):
+        assert name in GLUE_SCORE_CONVENTION
+    # a task spec without the key is not scored
+    cola = yaml.safe_load((TASK_DIR / "cola.yaml").read_text())
+    del cola["glue_score"]
+    assert glue_task_metrics([cola, "sst2", "squad_v1"]) == {"sst2": ("acc",)}
+    # MNLI logs acc_m and acc_mm, never a bare acc: a key naming a metric the task does not log is refused
+    mnli = yaml.safe_load((TASK_DIR / "mnli.yaml").read_text()) | {"glue_score": ["acc"]}
+    with pytest.raises(ValueError, match="glue_score"):
+        glue_task_metrics([mnli])

@@ -236,22 +236,26 @@ EXPECTED = {  # name: (masking, sentence_task, input_format)
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+RECIPES = sorted(p.stem for p in (CONF_DIR / "objective").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", RECIPES)
 @pytest.mark.parametrize("profile", ["tiny", "paper"])
 def test_every_recipe_resolves(name, profile):
     cfg = OmegaConf.load(CONF_DIR / "objective" / f"{name}.yaml")
     assert cfg.name == name
     obj = _objective(name, profile)
-    assert (obj.masking, obj.sentence_task, obj.input_format) == EXPECTED[name]
-    assert obj.mlm_probability == 0.15
+    if name in EXPECTED:
+        assert (obj.masking, obj.sentence_task, obj.input_format) == EXPECTED[name]
+        assert obj.mlm_probability == 0.15
     if obj.masking in ("static", "wwm_zh"):
         assert obj.dupe_factor >= 10
     if name != "none":
         assert obj.micro_batch_size * obj.accumulate_grad_batches == obj.batch_size
 
 
-def test_recipe_files_are_exactly_the_expected_ones():
-    assert sorted(p.stem for p in (CONF_DIR / "objective").glob("*.yaml")) == sorted(EXPECTED)
+def test_every_papers_recipe_has_a_file():
+    assert set(EXPECTED) <= set(RECIPES)
 
 
 def test_masking_ablation_differs_only_in_masking():

@@ -177,6 +177,7 @@ def test_every_spec_renders_from_synthetic_runs(tmp_path):
 
 
 def test_glue_score_column_uses_the_suite_convention(tmp_path):
+    from bench.results.report import glue_task_metrics
     from lightning_modules.metrics.glue import GLUE_SCORE_CONVENTION, glue_score
 
     metrics = {"cola": {"mcc": 30.0}, "mnli": {"acc_m": 70.0, "acc_mm": 10.0}, "mrpc": {"f1": 80.0, "acc": 70.0},
@@ -193,7 +194,7 @@ def test_glue_score_column_uses_the_suite_convention(tmp_path):
     lines = [line for line in md.splitlines() if line.startswith("| DistilBERT")]
     header = [c.strip() for c in md.splitlines()[4][2:-2].split(" | ")]
     row = dict(zip(header, [c.strip() for c in lines[0][2:-2].split(" | ")]))
-    assert row["Score"] == f"{glue_score(metrics):.1f}" and row["Score (paper)"] == "77.0"
+    assert row["Score"] == f"{glue_score(metrics, glue_task_metrics()):.1f}" and row["Score (paper)"] == "77.0"
     assert row["MRPC"] == "75.0" and row["MNLI"] == "70.0" and row["STS-B"] == "45.0"
     assert GLUE_SCORE_CONVENTION in md
 
@@ -215,6 +216,9 @@ def test_spec_errors_name_the_file_and_key(tmp_path):
     (tmp_path / "bad3.yaml").write_text("title: t\nrows: []\ncolumns: [{name: Avg, mean_of: [MNLI]}]\n")
     with pytest.raises(SpecError, match="mean_of names 'MNLI', not an earlier column"):
         load_spec("bad3", tmp_path)
+    (tmp_path / "bad4.yaml").write_text("title: t\nrows: []\ncolumns: [{name: M, metrics: [mnli/acc], combine: glue}]\n")
+    with pytest.raises(SpecError, match=r"combine: glue needs the metrics of one GLUE task \(mnli/acc_m\)"):
+        load_spec("bad4", tmp_path)
 
 
 def test_unknown_argument_is_refused():

@@ -20,7 +20,7 @@ import time
 from itertools import zip_longest
 from pathlib import Path
 
-from bench.results.report import PAPER_DIR, _as_list, _label_tuple, load_spec, main, table_names
+from bench.results.report import PAPER_DIR, as_list, label_tuple, load_spec, main, table_names
 from bench.results.runs import read_runs
 from tests.wandb_writer import write_run_file
 
@@ -55,8 +55,8 @@ def cells(spec: dict) -> list[tuple[dict, str | None, list[str]]]:
     if spec.get("paper"):
         paper = pd.read_csv(PAPER_DIR / spec["paper"], dtype=str, keep_default_na=False)
         labels = [tuple(r[row["label"]] for row in spec["rows"]) for _, r in paper.iterrows()]
-    labels += [_label_tuple(x) for x in _as_list(spec.get("expect"))]
-    skip = {_label_tuple(x) for x in _as_list(spec.get("paper_only"))}
+    labels += [label_tuple(x) for x in as_list(spec.get("expect"))]
+    skip = {label_tuple(x) for x in as_list(spec.get("paper_only"))}
     out = []
     for lab in dict.fromkeys(labels):
         if lab in skip:

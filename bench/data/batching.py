@@ -16,6 +16,7 @@ offset_mapping) stay on the dataset. Under DDP each rank takes every world_size-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
@@ -92,29 +93,26 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return len(self._batches())
 
 
+def pad(seqs: Sequence, fill: int, length: int | None = None) -> torch.Tensor:
+    """Sequences [B][T] (or choices [B][C][T]) right-padded with `fill` to `length` (default: the
+    longest) as one long tensor: the one padding of fine-tuning and pretraining batches."""
+    nested = bool(seqs) and bool(seqs[0]) and isinstance(seqs[0][0], (list, tuple))
+    if length is None:
+        length = max((len(s) for row in seqs for s in row) if nested else (len(s) for s in seqs), default=0)
+    if nested:
+        return torch.tensor([[list(s) + [fill] * (length - len(s)) for s in row] for row in seqs], dtype=torch.long)
+    return torch.tensor([list(s) + [fill] * (length - len(s)) for s in seqs], dtype=torch.long)
+
+
 def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad input_ids (pad_id), attention_mask and token_type_ids (0) to the longest in the batch."""
+    input_ids = pad([r["input_ids"] for r in rows], pad_id)
     out: dict[str, torch.Tensor] = {}
-    first = rows[0]
-    nested = isinstance(first["input_ids"][0], list)
-    if nested:
-        longest = max(len(c) for r in rows for c in r["input_ids"])
-    else:
-        longest = max(len(r["input_ids"]) for r in rows)
-    for key in first:
-        if key in PADDED:
-            fill = pad_id if key == "input_ids" else 0
-            if nested:
-                choices = len(first[key])
-                t = torch.full((len(rows), choices, longest), fill, dtype=torch.long)
-                for i, r in enumerate(rows):
-                    for c, seq in enumerate(r[key]):
-                        t[i, c, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-            else:
-                t = torch.full((len(rows), longest), fill, dtype=torch.long)
-                for i, r in enumerate(rows):
-                    t[i, : len(r[key])] = torch.as_tensor(r[key], dtype=torch.long)
-            out[key] = t
+    for key in rows[0]:
+        if key == "input_ids":
+            out[key] = input_ids
+        elif key in PADDED:
+            out[key] = pad([r[key] for r in rows], 0, input_ids.shape[-1])
         else:
             values = [r[key] for r in rows]
             out[key] = torch.tensor(values, dtype=torch.float32 if isinstance(values[0], float) else torch.long)

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import random
 
-from bench.data.world import (
+from bench.data.lexicon import (
     NEGATIVE,
     NEGATIVE_ZH,
     PERSON_RELATIONS,
     POSITIVE,
     POSITIVE_ZH,
     PRODUCTS,
-        STATEMENTS,
+    STATEMENTS,
     STATEMENTS_ZH,
-    Person,
-    Product,
-    World,
-    with_article,
 )
+from bench.data.world import Person, Product, World, with_article
 
 # WNLI-style schemas: "A <verb> B because <pronoun> <reason>"; the reason decides the referent.
 # (verb before B, verb after B, reasons pointing at A (the subject), reasons pointing at B)

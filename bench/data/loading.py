@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from bench.data.config import as_dict, cache_dir, source_of
 from bench.data.specs import TaskSpec, load_task_spec
-from bench.data.synthetic import ensure_synthetic, synthetic_root
+from bench.data.synthetic import ensure_synthetic, generator_of, synthetic_root
 
 SWITCH_HINT = (
     "switch to the synthetic world (data=synthetic) or to a local copy in the hub layout "
@@ -45,9 +45,11 @@ def load_task(task_cfg, data_cfg) -> datasets.DatasetDict:
 
 
 def check_synthetic_params(spec) -> None:
-    """The world writes every task from its conf/task file, so a `task.synthetic.*` override would
-    be silently ignored: refuse it instead."""
-    written = load_task_spec(spec.name).synthetic
+    """The world writes every task from its conf/task file, so a task without a generator there has
+    no synthetic data, and a `task.synthetic.*` override would be silently ignored: refuse both."""
+    on_file = load_task_spec(spec.name)
+    generator_of(on_file)
+    written = on_file.synthetic
     changed = sorted(k for k in {*spec.synthetic, *written} if spec.synthetic.get(k) != written.get(k))
     if changed:
         raise ValueError(f"task.synthetic.{changed[0]}: the synthetic world is written from conf/task/{spec.name}.yaml "

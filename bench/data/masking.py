@@ -27,10 +27,6 @@ import torch
 
 from lightning_modules.inputs import IGNORE_INDEX
 
-MASK_TOKEN = "[MASK]"
-WWM_EXAMPLE_TEXT = "我喜欢吃西瓜，还喜欢跑步"
-
-
 # --- selection ----------------------------------------------------------------------------------
 
 
@@ -195,44 +191,8 @@ def jieba_word_ids(text: str, offsets: Sequence[tuple[int, int]]) -> list[int | 
     return [word_at[start] if end > start and start < len(text) else None for start, end in offsets]
 
 
-def wwm_example_rows(
-    text: str = WWM_EXAMPLE_TEXT,
-    selected_words: Sequence[str] = ("西瓜", "跑步"),
-    selected_chars: Sequence[str] = ("西", "步"),
-) -> list[tuple[str, str]]:
-    """The Chinese BERT-wwm paper's masking example, produced by the masking code itself.
-
-    Character tokens, jieba word ids and `word_groups` as in training; the selection is given (the
-    words and characters the paper masked) and every selected token rendered as [MASK]. Rows:
-    original, char-level mask, segmented, whole-word mask (the `step` column of wwm_example.csv).
-    """
-    chars = list(text)
-    word_ids = jieba_word_ids(text, [(i, i + 1) for i in range(len(chars))])
-    groups = word_groups(word_ids)
-    segmented = " ".join("".join(chars[p] for p in group) for group in groups)
-
-    def render(positions: Sequence[int]) -> str:
-        masked, _ = replace_selected(
-            chars, positions, mask_id=MASK_TOKEN, random_ids=[], rng=random.Random(0), mask_ratio=1.0
-        )  # type: ignore[arg-type]
-        return "".join(masked)
-
-    missing = [w for w in selected_words if w not in {"".join(chars[p] for p in g) for g in groups}]
-    if missing:
-        raise ValueError(f"selected_words {missing} are not jieba words of {text!r} (segmented: {segmented})")
-    word_positions = [p for g in groups if "".join(chars[q] for q in g) in selected_words for p in g]
-    char_positions = [text.index(c) for c in selected_chars]
-    return [
-        ("original", text),
-        ("char-level mask", render(char_positions)),
-        ("segmented", segmented),
-        ("whole-word mask", render(word_positions)),
-    ]
-
-
 __all__ = [
     "IGNORE_INDEX",
-    "WWM_EXAMPLE_TEXT",
     "word_groups",
     "token_groups",
     "num_to_mask",
@@ -244,5 +204,4 @@ __all__ = [
     "mask_batch",
     "segment_chinese",
     "jieba_word_ids",
-    "wwm_example_rows",
 ]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 from bench.data.documents import person_sentences
-from bench.data.world import CLOZE, PERSON_RELATIONS, VALUE_KIND, World
+from bench.data.lexicon import CLOZE, PERSON_RELATIONS, VALUE_KIND
+from bench.data.world import World
 
 Row = dict
 

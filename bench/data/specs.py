@@ -54,6 +54,7 @@ class TaskSpec:
     headline: str
     hparams: dict
     test_labels: bool = True
+    glue_score: list[str] = field(default_factory=list)  # logged metrics whose mean is its GLUE score; [] = not in it
     synthetic: dict = field(default_factory=dict)
     submission: dict = field(default_factory=dict)  # {files: {test split: file stem}, labels: names|ids|scores}
     source: str = "<dict>"  # the file the spec came from, for error messages
@@ -99,10 +100,10 @@ class TaskSpec:
         return d
 
     def digest(self) -> str:
-        """Hash of everything that defines the task's data (not how it is fine-tuned or submitted)."""
+        """Hash of everything that defines the task's data (not how it is fine-tuned, scored or submitted)."""
         d = self.to_dict()
-        d.pop("hparams")
-        d.pop("submission")
+        for key in ("hparams", "submission", "glue_score"):
+            d.pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -133,7 +134,7 @@ def load_task_spec(task: str | Mapping | DictConfig | TaskSpec) -> TaskSpec:
     if isinstance(task, TaskSpec):
         return task
     if isinstance(task, str):
-        path = TASK_DIR / f"{task}.yaml"
+        path = spec_file(task)
         if not path.is_file():
             raise KeyError(f"unknown task {task!r}: no {path} (known tasks: {', '.join(task_names())})")
         with open(path, encoding="utf-8") as f:
@@ -181,12 +182,15 @@ def spec_from_dict(d: dict, source: str = "<dict>") -> TaskSpec:
         splits={"train": splits["train"], "eval": dict(splits["eval"]), "test": list(splits.get("test") or [])},
         columns=dict(columns), label_names=list(d["label_names"]) if d["label_names"] else None,
         features=dict(features), metrics=list(d["metrics"]), headline=d["headline"], hparams=dict(d["hparams"]),
-        test_labels=bool(d.get("test_labels", True)), synthetic=dict(d.get("synthetic") or {}),
+        test_labels=bool(d.get("test_labels", True)), glue_score=list(d.get("glue_score") or []),
+        synthetic=dict(d.get("synthetic") or {}),
         submission=_submission(d.get("submission"), d, source), source=source,
     )
     headlines = {f"{m}{s}" for s in spec.eval_splits.values() for m in spec.metrics}
     if spec.headline not in headlines:
         raise ValueError(f"{source}: headline {spec.headline!r} is none of the logged metrics {sorted(headlines)}")
+    if stray := [m for m in spec.glue_score if m not in headlines]:
+        raise ValueError(f"{source}: glue_score {stray[0]!r} is none of the logged metrics {sorted(headlines)}")
     spec.hub_features()  # fails early on a bad dtype notation
     return spec
 
@@ -210,4 +214,5 @@ def _submission(sub: Any, d: dict, source: str) -> dict:
 
 
 def spec_file(name: str) -> Path:
+    """The file of a task spec: conf/task/<name>.yaml."""
     return TASK_DIR / f"{name}.yaml"

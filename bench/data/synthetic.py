@@ -4,11 +4,11 @@
 
     <cache_dir>/synthetic/<seed>-<hash>/<hub path>/<hub name>/<split>-00000-of-00001.parquet
 
-with every task of conf/task (the exact hub features: ClassLabel names, `idx`, label -1 on GLUE
-test splits, SQuAD `answers` lists, RACE options and A-D answers) and the pretraining corpora at
-their hub names (wikipedia-like rows: id, url, title, text). The hash covers the sizes, the task
-specs, the corpus names and the generator source, so a change to any of them writes a new folder
-instead of reusing stale data. Generation runs under a file lock and lands by an atomic rename,
+with every task of conf/task that names a synthetic generator (the exact hub features: ClassLabel
+names, `idx`, label -1 on GLUE test splits, SQuAD `answers` lists, RACE options and A-D answers)
+and the pretraining corpora at their hub names (wikipedia-like rows: id, url, title, text). The
+hash covers the sizes, the task specs, the corpus names and the generator source, so a change to
+any of them writes a new folder instead of reusing stale data. Generation runs under a file lock and lands by an atomic rename,
 so parallel jobs of a sweep generate it once.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 import datasets
 from filelock import FileLock
 
-from bench.data import documents, generators, reading, world
+from bench.data import documents, generators, lexicon, nli, reading, world
 from bench.data.config import as_dict, cache_dir
 from bench.data.documents import corpus_documents
-from bench.data.generators import GENERATORS
+from bench.data.generators import GENERATORS, Generator
 from bench.data.specs import TaskSpec, load_task_spec, task_names
 from bench.data.world import build_world
 
@@ -39,7 +39,7 @@ COMPLETE = "_COMPLETE"
 
 def _code_digest() -> str:
     h = hashlib.sha256()
-    for mod in (world, documents, generators, reading):
+    for mod in (world, lexicon, documents, generators, nli, reading):
         h.update(Path(mod.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:12]
@@ -48,10 +48,28 @@ def _code_digest() -> str:
 def synthetic_root(data_cfg) -> Path:
     """Where this config's synthetic world lives: <cache_dir>/synthetic/<seed>-<hash>."""
     d = as_dict(data_cfg)
-    specs = {n: load_task_spec(n).digest() for n in task_names()}
+    specs = {spec.name: spec.digest() for spec in synthetic_tasks()}
     key = {"sizes": d.get("sizes"), "corpus": d.get("corpus"), "specs": specs, "code": _code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir(d) / "synthetic" / f"{int(d.get('seed', 0))}-{digest}"
+
+
+def synthetic_tasks() -> list[TaskSpec]:
+    """The tasks of conf/task the world writes: those with a known `synthetic.generator`. The others
+    are refused only when their synthetic data is asked for (`generator_of`), not by every job."""
+    return [spec for spec in map(load_task_spec, task_names()) if spec.synthetic.get("generator") in GENERATORS]
+
+
+def generator_of(spec: TaskSpec) -> Generator:
+    """The task's synthetic generator, or an error saying how to run the task without one."""
+    name = spec.synthetic.get("generator")
+    if name is None:
+        raise ValueError(f"task {spec.name} has no synthetic data: {spec.source} names no synthetic.generator. Run it "
+                         "on its real data (data=hub, or data=local data.root=/path/to/folder), or add a generator to "
+                         "bench/data/generators.py and name it there (synthetic: {generator: <name>})")
+    if name not in GENERATORS:
+        raise KeyError(f"{spec.source}: synthetic.generator {name!r} is not one of {', '.join(sorted(GENERATORS))}")
+    return GENERATORS[name]
 
 
 def ensure_synthetic(data_cfg) -> Path:
@@ -112,15 +130,13 @@ def parquet_path(root: Path, path: str, name: str | None, split: str) -> Path:
 
 
 def write_task(root: Path, spec: TaskSpec, w: world.World, seed: int, sizes: dict) -> dict[str, int]:
-    gen_name = spec.synthetic.get("generator")
-    if gen_name not in GENERATORS:
-        raise KeyError(f"{spec.source}: synthetic.generator {gen_name!r} is not one of {', '.join(sorted(GENERATORS))}")
+    generate = generator_of(spec)
     features = spec.hub_features()
     counts = {}
     for split in spec.all_splits:
         n = split_size(spec, split, sizes)
         rng = random.Random(f"{seed}-{spec.name}-{split}")
-        rows = GENERATORS[gen_name](w, rng, split, n, spec.synthetic)
+        rows = generate(w, rng, split, n, spec.synthetic)
         ds = datasets.Dataset.from_dict(task_rows_to_columns(spec, rows, split), features=features)
         out = parquet_path(root, spec.hub["path"], spec.hub["name"], split)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,9 +172,8 @@ def write_world(root: Path, data_cfg: dict) -> dict:
     w = build_world(seed)
     manifest: dict = {"seed": seed, "tasks": {}, "corpus": {}}
     with _quiet_progress():
-        for name in task_names():
-            spec = load_task_spec(name)
-            manifest["tasks"][name] = write_task(root, spec, w, seed, sizes)
+        for spec in synthetic_tasks():
+            manifest["tasks"][spec.name] = write_task(root, spec, w, seed, sizes)
         for language, corpus in (data_cfg.get("corpus") or {}).items():
             n_docs = int((sizes.get("corpus") or {}).get(language, 1000))
             manifest["corpus"][language] = write_corpus(root, corpus, language, w, seed, n_docs)

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from lightning_modules.metrics.glue import (
     CLASSIFICATION_METRICS,
     GLUE_SCORE_CONVENTION,
-    GLUE_TASK_METRICS,
     REGRESSION_METRICS,
     classification_metrics,
     glue_score,
@@ -42,7 +41,6 @@ from lightning_modules.metrics.squad import (
 __all__ = [
     "CLASSIFICATION_METRICS",
     "GLUE_SCORE_CONVENTION",
-    "GLUE_TASK_METRICS",
     "QAPredictions",
     "RACE_METRICS",
     "REGRESSION_METRICS",

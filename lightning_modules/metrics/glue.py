@@ -30,23 +30,7 @@ from torchmetrics.functional.classification import binary_f1_score, multiclass_a
 CLASSIFICATION_METRICS = ("acc", "f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
 
-# Per GLUE task, the metrics whose mean is the task's score in the GLUE average.
-GLUE_TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "cola": ("mcc",),
-    "sst2": ("acc",),
-    "mrpc": ("f1", "acc"),
-    "qqp": ("f1", "acc"),
-    "stsb": ("pearson", "spearman"),
-    "mnli": ("acc",),
-    "qnli": ("acc",),
-    "rte": ("acc",),
-    "wnli": ("acc",),
-}
-# Spellings of a task name (lower-cased, '-' and '_' removed) that mean a task above, and the
-# ones that are not part of the score (MNLI mismatched, the diagnostic set AX).
-_TASK_ALIASES = {"mnlim": "mnli", "mnlimatched": "mnli"}
-_NOT_SCORED = {"mnlimm", "mnlimismatched", "ax"}
-
+# The convention as reports print it; which tasks and metrics count is data (conf/task `glue_score`).
 GLUE_SCORE_CONVENTION = (
     "GLUE score = unweighted mean, over the GLUE tasks present, of each task's score; a task's score is "
     "the mean of its GLUE metrics: CoLA Matthews corr.; STS-B mean of Pearson and Spearman; MRPC and QQP "
@@ -159,42 +143,31 @@ def regression_metrics(names: Sequence[str], preds, labels) -> dict[str, float]:
     return out
 
 
-def _task_key(name: str) -> str | None:
-    """The GLUE_TASK_METRICS key for a task name, None for a task that is not in the score."""
-    key = name.lower().replace("-", "").replace("_", "")
-    key = _TASK_ALIASES.get(key, key)
-    if key in _NOT_SCORED:
-        return None
-    if key not in GLUE_TASK_METRICS:
-        raise ValueError(f"glue_score: unknown GLUE task {name!r}; known: {', '.join(GLUE_TASK_METRICS)}")
-    return key
+def _task_key(name: str) -> str:
+    """A task name whatever its spelling: SST-2, sst_2 and sst2 are one task."""
+    return name.lower().replace("-", "").replace("_", "")
 
 
-def glue_score(results: Mapping[str, Mapping[str, float]]) -> float:
+def glue_score(results: Mapping[str, Mapping[str, float]], task_metrics: Mapping[str, Sequence[str]]) -> float:
     """The GLUE average of per-task results {task: {metric: percent}} (see GLUE_SCORE_CONVENTION).
 
-    Each task contributes the mean of its GLUE metrics only, so extra keys (CoLA accuracy, MNLI
-    `acc_mm`) are ignored. For MNLI the matched accuracy is read from `acc_m`, else `acc`.
-    Task names may be spelled sst2 / SST-2 / sst_2; `mnli-mm` / `mnli_mismatched` and `ax` are skipped.
+    `task_metrics` is the membership, {task: the metrics whose mean is its score} (the suite reads
+    it from the `glue_score` key of conf/task/*.yaml): a task not in it is not scored, and extra
+    metrics (CoLA accuracy, MNLI `acc_mm`) are ignored.
     """
+    members = {_task_key(t): (t, tuple(ms)) for t, ms in task_metrics.items()}
     per_task: dict[str, float] = {}
     for task, metrics in results.items():
         key = _task_key(task)
-        if key is None:
+        if key not in members:
             continue
         if key in per_task:
-            raise ValueError(f"glue_score: task {task!r} appears twice in the results (as {key!r})")
-        values = []
-        for metric in GLUE_TASK_METRICS[key]:
-            if key == "mnli" and "acc_m" in metrics:
-                metric = "acc_m"
-            if metric not in metrics:
-                raise ValueError(
-                    f"glue_score: task {task!r} lacks metric {metric!r} (needs {list(GLUE_TASK_METRICS[key])}, "
-                    f"has {sorted(metrics)})"
-                )
-            values.append(float(metrics[metric]))
-        per_task[key] = sum(values) / len(values)
+            raise ValueError(f"glue_score: task {task!r} appears twice in the results (as {members[key][0]!r})")
+        needed = members[key][1]
+        if lacking := [m for m in needed if m not in metrics]:
+            raise ValueError(f"glue_score: task {task!r} lacks metric {lacking[0]!r} (needs {list(needed)}, "
+                             f"has {sorted(metrics)})")
+        per_task[key] = sum(float(metrics[m]) for m in needed) / len(needed)
     if not per_task:
         raise ValueError("glue_score: no GLUE task in the results")
     return sum(per_task.values()) / len(per_task)

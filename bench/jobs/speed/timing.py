@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from bench.data.batching import pad
+
 
 # ----------------------------------------------------------------------------- inputs, untimed
 @dataclass(frozen=True)
@@ -50,16 +52,10 @@ def make_batches(
     batches = []
     for i in range(0, len(encoded), batch_size):
         chunk = encoded[i : i + batch_size]
-        T = max(len(e.input_ids) for e in chunk)
-        ids = torch.full((len(chunk), T), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), T), dtype=torch.long)
-        types = torch.zeros((len(chunk), T), dtype=torch.long)
-        for j, e in enumerate(chunk):
-            n = len(e.input_ids)
-            ids[j, :n], mask[j, :n], types[j, :n] = torch.tensor(e.input_ids), 1, torch.tensor(e.token_type_ids)
-        batch = {"input_ids": ids, "attention_mask": mask}
+        ids = [e.input_ids for e in chunk]
+        batch = {"input_ids": pad(ids, pad_id), "attention_mask": pad([[1] * len(x) for x in ids], 0)}
         if with_types:
-            batch["token_type_ids"] = types.clamp(max=1)
+            batch["token_type_ids"] = pad([e.token_type_ids for e in chunk], 0).clamp(max=1)
         batches.append({k: v.to(device) for k, v in batch.items()})
     return batches
 

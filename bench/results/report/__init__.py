@@ -1,0 +1,59 @@
+"""W&B runs -> one markdown table (+ figure) per paper table, measured beside published.
+
+    bench-report experiment=albert_sharing [runs=multirun,outputs] [out=reports] [online=entity/project] [profile=tiny]
+    bench-report all
+
+A report is a spec, not code: `conf/report/<table>.yaml`, whose keys are documented in
+conf/report/README.md (with the rules every table keeps). The generator only reads the runs
+(`bench.results.runs`), so a report can always be regenerated from W&B alone.
+
+spec.py reads specs and paper CSVs, cells.py and table.py aggregate runs into a Table, render.py
+turns it into markdown, PNG and the index, cli.py parses arguments and writes the files.
+"""
+
+from bench.io import PAPER_DIR
+from bench.results.report.cells import Cell, fmt_params, metric_cell
+from bench.results.report.cli import DEFAULT_RUNS, main, parse_args, write_index, write_report
+from bench.results.report.render import render_figure, render_index, render_markdown
+from bench.results.report.spec import (
+    COLUMN_KEYS,
+    SPEC_DIR,
+    SPEC_KEYS,
+    SpecError,
+    as_list,
+    glue_task_metrics,
+    label_tuple,
+    load_paper,
+    load_spec,
+    table_names,
+)
+from bench.results.report.table import NOT_FINISHED, Table, build_table, select_runs
+
+__all__ = [
+    "COLUMN_KEYS",
+    "DEFAULT_RUNS",
+    "NOT_FINISHED",
+    "PAPER_DIR",
+    "SPEC_DIR",
+    "SPEC_KEYS",
+    "Cell",
+    "SpecError",
+    "Table",
+    "as_list",
+    "build_table",
+    "fmt_params",
+    "glue_task_metrics",
+    "label_tuple",
+    "load_paper",
+    "load_spec",
+    "main",
+    "metric_cell",
+    "parse_args",
+    "render_figure",
+    "render_index",
+    "render_markdown",
+    "select_runs",
+    "table_names",
+    "write_index",
+    "write_report",
+]

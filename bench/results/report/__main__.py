@@ -1,0 +1,5 @@
+import sys
+
+from bench.results.report.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""One measured cell: the median over seeds of a summary key, with its range and the runs' states."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.results.report.spec import glue_task_metrics
+
+
+@dataclass
+class Cell:
+    text: str
+    value: float | None = None  # the headline number (first metric), for derived columns and figures
+    flagged: bool = False
+
+
+def as_text(v) -> str:
+    """A config value as a label: 768.0 -> '768'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
+def as_number(v) -> float | None:
+    """A finite float, or None for anything else (text, booleans, NaN, missing)."""
+    if isinstance(v, bool) or is_missing(v):
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def fmt_params(n: float) -> str:
+    """Like the papers: 12M, 108M, 1270M; small counts keep two significant decimals (0.42M)."""
+    m = n / 1e6
+    if m >= 10:
+        return f"{m:.0f}M"
+    if m >= 1:
+        return f"{m:.1f}M"
+    return f"{m:.2f}M"
+
+
+def fmt(v: float, digits: int) -> str:
+    return f"{v:.{digits}f}"
+
+
+def seed_of(run: Mapping) -> str:
+    s = run.get("config.seed")
+    return "?" if is_missing(s) else as_text(s)
+
+
+def median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def _per_run_value(run: Mapping, col: dict) -> tuple | None:
+    vals = [as_number(run.get(f"summary.{k}")) for k in col["metrics"]]
+    if any(v is None for v in vals):
+        return None
+    if col.get("combine") == "glue":  # the task's GLUE score, membership from conf/task
+        from lightning_modules.metrics.glue import glue_score  # lazy: it loads torch
+
+        task = col["metrics"][0].split("/", 1)[0]
+        results = {task: {k.split("/", 1)[1]: v for k, v in zip(col["metrics"], vals)}}
+        return (glue_score(results, glue_task_metrics()),)
+    if col.get("combine") == "mean":
+        return (sum(vals) / len(vals),)
+    return tuple(vals)
+
+
+def metric_cell(runs: list[dict], col: dict, notes: dict) -> Cell:
+    """Median over seeds of the newest finished run per seed (min-max when several seeds).
+
+    `runs` are the cell's runs as records (frame rows as dicts), oldest first.
+    """
+    digits = int(col.get("digits", 1))
+    done = [r for r in runs if r["state"] == "finished"]
+    if col["kind"] == "params":
+        vals = [v for v in (as_number(r.get(f"summary.{col['params']}")) for r in done) if v is not None]
+        if vals:
+            med = median(vals)
+            return Cell(fmt_params(med), med)
+        return _empty_cell(runs, done, col, notes)
+    per_seed: dict[str, tuple] = {}
+    for r in done:  # oldest first: the newest finished run of a seed wins
+        v = _per_run_value(r, col)
+        if v is not None:
+            per_seed[seed_of(r)] = v
+    if not per_seed:
+        return _empty_cell(runs, done, col, notes)
+    lost = {seed_of(r) for r in runs if r["state"] != "finished"} - set(per_seed)
+    per_metric = list(zip(*(per_seed[k] for k in sorted(per_seed))))
+    meds = [median(m) for m in per_metric]
+    text = "/".join(fmt(m, digits) for m in meds)
+    if len(per_seed) > 1:
+        text += " (" + "/".join(f"{fmt(min(m), digits)}–{fmt(max(m), digits)}" for m in per_metric) + ")"
+    return Cell(text + ("*" if lost else ""), meds[0], bool(lost))
+
+
+def _empty_cell(runs: list[dict], done: list[dict], col: dict, notes: dict) -> Cell:
+    """No value: finished runs without the key are a spec/config mismatch (named in the notes);
+    otherwise the cell shows the state of its runs, or `missing` when it has none."""
+    if done:
+        keys = [col["params"]] if col["kind"] == "params" else col["metrics"]
+        notes.setdefault("nokey", []).append(f"{col['name']}: {len(done)} finished run(s) lack {', '.join(keys)}")
+        return Cell("missing")
+    bad = sorted({r["state"] for r in runs if r["state"] != "finished"})
+    return Cell(", ".join(bad) if bad else "missing")
+
+
+def mean_cell(row_cells: Mapping[str, Cell], col: dict) -> Cell:
+    """A `mean_of` column: the mean of earlier columns' headline values in the same row."""
+    digits = int(col.get("digits", 1))
+    inputs = [row_cells[name].value for name in col["mean_of"]]
+    if any(v is None for v in inputs):
+        return Cell("n/a")
+    v = sum(inputs) / len(inputs)
+    return Cell(fmt(v, digits), v)

@@ -1,0 +1,148 @@
+"""Report specs (`conf/report/<table>.yaml`, documented in conf/report/README.md), paper CSVs, and
+the GLUE-score membership read from the task specs (`conf/task/*.yaml`)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from bench.io import CONF_DIR, PAPER_DIR
+
+SPEC_DIR = CONF_DIR / "report"
+NOT_TABLES = {"parameters"}  # specs of other writers (bench-census)
+SPEC_KEYS = {"title", "source", "description", "paper", "paper_note", "runs", "rows", "expect", "paper_only",
+             "paper_info", "columns", "caption", "figure", "example"}
+COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "ratio_of", "to_row", "task", "job_type", "where", "combine",
+               "digits", "paper", "paper_unit", "note"}
+
+
+class SpecError(ValueError):
+    """A table spec that cannot be used; the message names the file and the key."""
+
+
+def as_list(x) -> list:
+    """A spec value that may be written as one item or a list, as a list (None: empty)."""
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def label_tuple(x) -> tuple:
+    """A row label as the spec writes it: a string (one row key) or a list (several)."""
+    return tuple(str(v) for v in (x if isinstance(x, list) else [x]))
+
+
+def table_names() -> list[str]:
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml") if p.stem not in NOT_TABLES)
+
+
+def load_spec(name: str, spec_dir: Path = SPEC_DIR) -> dict:
+    """Read and check `conf/report/<name>.yaml` (unknown keys and dangling names are errors)."""
+    path = spec_dir / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(p.stem for p in sorted(spec_dir.glob("*.yaml")) if p.stem not in NOT_TABLES)
+        raise SpecError(f"no report spec {path} (known: {known})")
+    spec = yaml.safe_load(path.read_text()) or {}
+    where = str(path)
+    if unknown := set(spec) - SPEC_KEYS:
+        raise SpecError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(SPEC_KEYS)})")
+    for key in ("title", "rows", "columns"):
+        if key not in spec:
+            raise SpecError(f"{where}: missing key {key!r}")
+    spec["name"] = name
+    spec["path"] = where
+    runs = spec.setdefault("runs", {})
+    runs.setdefault("group", name)
+    runs["job_type"] = as_list(runs.get("job_type"))
+    runs["where"] = dict(runs.get("where") or {})
+    for i, row in enumerate(spec["rows"]):
+        if "key" not in row or "label" not in row:
+            raise SpecError(f"{where}: rows[{i}] needs 'key' (config key) and 'label' (row label / paper column)")
+        row["key"] = as_list(row["key"])
+        row["map"] = {str(k): str(v) for k, v in (row.get("map") or {}).items()}
+    names: set[str] = set()
+    for i, col in enumerate(spec["columns"]):
+        _check_column(col, i, names, where)
+        names.add(col["name"])
+    fig = spec.get("figure")
+    labels = [r["label"] for r in spec["rows"]]
+    if fig:
+        if fig.get("x") not in labels or (fig.get("series") and fig["series"] not in labels):
+            raise SpecError(f"{where}: figure x/series must be row labels ({labels})")
+        if fig.get("y") not in names:
+            raise SpecError(f"{where}: figure y {fig.get('y')!r} is not a column")
+    return spec
+
+
+def _check_column(col: dict, i: int, earlier: set[str], where: str) -> None:
+    """Check one `columns[i]` entry and normalise it in place (lists, `kind`, `where`)."""
+    if unknown := set(col) - COLUMN_KEYS:
+        raise SpecError(f"{where}: columns[{i}] unknown key(s) {sorted(unknown)} (known: {sorted(COLUMN_KEYS)})")
+    if "name" not in col:
+        raise SpecError(f"{where}: columns[{i}] needs a 'name'")
+    kinds = [k for k in ("metrics", "params", "mean_of", "ratio_of") if k in col]
+    if len(kinds) != 1:
+        raise SpecError(f"{where}: column {col['name']!r} needs exactly one of metrics / params / mean_of / ratio_of")
+    if "ratio_of" in col and (col["ratio_of"] not in earlier or "to_row" not in col):
+        raise SpecError(f"{where}: column {col['name']!r}: ratio_of must name an earlier column, with to_row")
+    col["kind"] = kinds[0]
+    col["metrics"] = as_list(col.get("metrics"))
+    col["paper"] = as_list(col.get("paper"))
+    col["job_type"] = as_list(col.get("job_type"))
+    col["where"] = dict(col.get("where") or {})
+    if col.get("task"):
+        col["where"]["task.name"] = col["task"]
+    if col.get("combine") not in (None, "glue", "mean"):
+        raise SpecError(f"{where}: column {col['name']!r}: combine must be glue or mean")
+    if col.get("combine") == "glue":
+        _check_glue_column(col, where)
+    for ref in as_list(col.get("mean_of")):
+        if ref not in earlier:
+            raise SpecError(f"{where}: column {col['name']!r}: mean_of names {ref!r}, not an earlier column")
+
+
+def _check_glue_column(col: dict, where: str) -> None:
+    """`combine: glue` needs `<task>/<metric>` keys of one task: exactly the task's GLUE metrics."""
+    tasks = {m.split("/", 1)[0] for m in col["metrics"]}
+    task = next(iter(tasks)) if len(tasks) == 1 else None
+    wanted = glue_task_metrics().get(task or "")
+    got = sorted(m.split("/", 1)[1] for m in col["metrics"] if "/" in m)
+    if task is None or wanted is None or got != sorted(wanted):
+        need = ", ".join(f"{task}/{m}" for m in wanted) if wanted else "a task with `glue_score` in conf/task"
+        raise SpecError(f"{where}: column {col['name']!r}: combine: glue needs the metrics of one GLUE task ({need}), "
+                        f"got {col['metrics']}")
+
+
+def load_paper(spec: dict) -> pd.DataFrame | None:
+    """The paper CSV as text (printed values kept as printed), columns checked against the spec."""
+    if not spec.get("paper"):
+        return None
+    path = PAPER_DIR / spec["paper"]
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    wanted = [r["label"] for r in spec["rows"]] + as_list(spec.get("paper_info"))
+    wanted += [c for col in spec["columns"] for c in col["paper"]]
+    if missing := [c for c in wanted if c not in table.columns]:
+        raise SpecError(f"{spec['path']}: paper CSV {path} has no column(s) {missing} (columns: {list(table.columns)})")
+    return table
+
+
+def glue_task_metrics(tasks: Iterable | None = None) -> dict[str, tuple[str, ...]]:
+    """The GLUE-score membership {task: metrics whose mean is its score}, from the task specs' `glue_score`
+    key (`tasks`: names, dicts or TaskSpecs; default every `conf/task` spec); a task without it is not scored."""
+    if tasks is None:
+        return dict(_conf_glue_task_metrics())
+    from bench.data.specs import load_task_spec  # lazy: bench.data loads torch and datasets
+
+    specs = [load_task_spec(t) for t in tasks]
+    return {s.name: tuple(s.glue_score) for s in specs if s.glue_score}
+
+
+@functools.cache
+def _conf_glue_task_metrics() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    from bench.data.specs import task_names
+
+    return tuple(glue_task_metrics(task_names()).items())
