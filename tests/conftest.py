@@ -7,7 +7,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tests.world import synthetic_world  # noqa: E402, F401 - one synthetic world per session
+from tests.support.world import synthetic_world  # noqa: E402, F401 - one synthetic world per session
 
 # Tests share the machine with nothing heavy; two threads keep timings of nearby tests sane.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

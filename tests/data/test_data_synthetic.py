@@ -18,7 +18,7 @@ from bench.data import load_corpus, load_task, load_task_spec
 from bench.data.reading import reading_comprehension
 from bench.data.synthetic import ensure_synthetic, parquet_path, split_size, synthetic_root, synthetic_tasks
 from bench.data.world import build_world
-from tests.world import SIZES
+from tests.support.world import SIZES
 
 
 @pytest.fixture(scope="module")

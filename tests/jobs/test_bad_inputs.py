@@ -18,7 +18,7 @@ from bench.results.runs import read_runs
 from bench.store.checkpoints import WEIGHTS, load_state_dict, save_state_dict
 from lightning_modules.encoder import Encoder, EncoderConfig
 from lightning_modules.finetune import FineTuneModule
-from tests.wandb_writer import write_run_file
+from tests.support.wandb_writer import write_run_file
 
 
 def bench_run(argv: list[str], monkeypatch) -> int:

@@ -14,7 +14,7 @@ from bench.config.compose import compose_config
 from bench.data import load_corpus, load_task
 from bench.data.loading import split_sentences
 from bench.data.synthetic import ensure_synthetic
-from tests.world import SIZES
+from tests.support.world import SIZES
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from bench.results.runfile import RunFileError
 from bench.results.runs import BASE_COLUMNS, find_run_files, read_runs
-from tests.wandb_writer import write_run_file
+from tests.support.wandb_writer import write_run_file
 
 # One job, as bench's tracking does it: the Hydra config (with `experiment`, `job_type`) passed at
 # init, then what the scenario asks: finish, raise, log status=failed, or SIGKILL itself.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.results.report import SpecError, fmt_params, load_paper, load_spec, main, table_names
-from tests.wandb_writer import write_run_file
+from tests.support.wandb_writer import write_run_file
 
 T0 = 1.8e9  # 2027-01-15: the report's date comes from the newest run, never from the clock
 

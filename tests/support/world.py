@@ -1,6 +1,6 @@
 """One small synthetic world per test session, shared by the tests that only read it.
 
-conftest.py imports the fixture (`from tests.world import synthetic_world`), so every test module gets
+conftest.py imports the fixture (`from tests.support.world import synthetic_world`), so every test module gets
 the same instance; a module importing it itself would get its own.
 """
 

@@ -1,6 +1,6 @@
 """What the fine-tuning head reads: the pooler only where a pretraining task trained it (NSP, SOP),
 otherwise the [CLS] hidden state, and then the fine-tuned module has no pooler at all (Hugging Face
-checkpoints: tests/test_hf.py)."""
+checkpoints: tests/models/test_hf.py)."""
 
 from dataclasses import replace
 
