@@ -45,13 +45,13 @@ class EncoderConfig:
             raise ValueError(f"sharing must be one of {', '.join(SHARING_MODES)}, got {self.sharing!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
-            )
         for key in ("vocab_size", "embedding_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.hidden_size % self.num_heads:  # after the signs: -64 % 2 == 0 would pass for the wrong reason
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:

@@ -2,7 +2,7 @@
 
     python -m bench.benchmarks.report [--runs 1000] [--keep DIR]
 
-The runs are written straight into the record log (`tests.wandb_writer.write_run_file`, the
+The runs are written straight into the record log (`tests.support.wandb_writer.write_run_file`, the
 framing and records wandb 0.31 writes; a test checks the files against W&B's own inspector), one
 directory per run in the Hydra multirun layout `<root>/<table>/<job>/wandb/offline-run-*-<id>/`.
 Their configs are built from the table specs themselves (every expected row, every task column,
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.results.report import PAPER_DIR, as_list, label_tuple, load_spec, main, table_names
 from bench.results.runs import read_runs
-from tests.wandb_writer import write_run_file
+from tests.support.wandb_writer import write_run_file
 
 # One run in 37 ends badly, in turn failed (exit 1), crashed (no exit record), diverged.
 _BAD = (("failed", 1, {"status": "failed", "error": "RuntimeError: synthetic failure"}),

@@ -16,6 +16,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.encoder import ACTIVATIONS, SHARING_MODES, EncoderConfig
 
+
+class SettingError(ValueError):
+    """A setting breaks a rule of its schema. `key` is its dotted path (`profile.finetune.lr`), so the
+    message names what to change; a schema raises it with its own key, the caller adds the prefix."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key, self.problem = key, problem
+        super().__init__(f"{key}: {problem}")
+
+
 Sharing = Enum("Sharing", {m: m for m in SHARING_MODES}, type=str)
 Activation = Enum("Activation", {a: a for a in ACTIVATIONS}, type=str)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "J
 # Overrides that do not make another job: where things are written, and `callbacks` (observers
 # such as a test's kill), so a job restarted without them resumes the same job dir and W&B run.
 NOT_IN_NAME = ("experiment=", "logger.", "hydra.", "paths.", "callbacks.")
+
+log = logging.getLogger(__name__)
 
 
 def git_commit() -> str:
@@ -73,6 +76,15 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
     the same W&B run id (offline W&B writes a second directory; the run reader merges them).
     On a rank other than 0 the job runs with `run=None` and nothing is recorded.
     """
+    from bench.jobs.checks import check_job_config  # here: checks imports the jobs, which import this module
+
+    try:
+        check_job_config(cfg)
+    except (ValueError, KeyError, TypeError) as e:  # refused before any run or file exists
+        if reraise:
+            raise
+        log.error("refused: %s", e)  # a sweep goes on with its other jobs
+        return {"status": "refused", "error": f"{type(e).__name__}: {e}"}
     jdir = job_dir(cfg, name)
     if not is_rank_zero():
         return _run_other_rank(cfg, jdir, job)

@@ -72,15 +72,36 @@ def test_synthetic_param_override_is_refused_not_ignored(tmp_path, cache, read_s
 
 @pytest.mark.parametrize("override, message", [
     ("+profile.finetune_by_type.multi_choice.lr=1e-3", r"profile.finetune_by_type.multi_choice: not a task type"),
-    ("+profile.finetune.dropout=1.5", r"dropout: 1.5 \(task race_middle\) is not a probability"),
-    ("+profile.finetune.classifier_dropout=-0.1", r"classifier_dropout: -0.1 \(task race_middle\) is not a probability"),
+    ("+profile.finetune.dropout=1.5", r"profile.finetune.dropout: 1.5 is not a probability in \[0, 1\) \(task race_middle\)"),
+    ("+profile.finetune.classifier_dropout=-0.1", r"profile.finetune.classifier_dropout: -0.1 is not a probability"),
+    ("profile.finetune.lr=0", r"profile.finetune.lr: must be > 0, got 0"),
+    ("profile.finetune.batch_size=0", r"profile.finetune.batch_size: must be >= 1, got 0"),
+    ("profile.finetune.max_steps=0", r"profile.finetune.max_steps: must be >= 1 or null, got 0"),
+    ("profile.finetune.warmup_ratio=1.0", r"profile.finetune.warmup_ratio: must be in \[0, 1\), got 1.0"),
+    ("+profile.finetune.epochz=3", r"profile.finetune.epochz: not a fine-tuning hyperparameter"),
+    ("profile.model.num_heads=3", r"model: hidden_size \(32\) must be divisible by num_heads \(3\) \(the architecture at profile smoke"),
+    ("profile.model.hidden_size=-32", r"model: hidden_size must be positive, got -32"),
+    ("early_stopping.patience=0", r"early_stopping.patience must be a positive integer, got 0"),
 ])
-def test_bad_finetune_setting_is_refused_first(override, message, tmp_path, cache, read_settled_runs):
+def test_bad_finetune_setting_is_refused_before_anything_runs(override, message, tmp_path, cache):
     with pytest.raises(ValueError, match=message):
         run_job(["profile=smoke", "task=race_middle", override], tmp_path / "w")
-    runs = read_settled_runs(tmp_path / "w")
-    assert list(runs.state) == ["failed"]
-    assert not (cache / "synthetic").exists()  # refused before the world (or a pretraining) was made
+    assert not (tmp_path / "w").exists() and not cache.exists()  # no W&B run, no world, no job dir
+
+
+def test_doc_stride_must_stay_below_max_length(tmp_path, cache):
+    with pytest.raises(ValueError, match=r"profile.finetune.doc_stride: must be in \[0, max_length=64\), got 64"):
+        run_job(["profile=smoke", "task=squad_v2", "profile.finetune.doc_stride=64"], tmp_path / "w")
+    assert not cache.exists()
+
+
+def test_a_refused_job_in_a_sweep_lets_the_others_run(tmp_path, cache):
+    cfg = compose_config(["profile=smoke", "task=sst2", "profile.finetune.lr=-1"])
+    with open_dict(cfg):
+        cfg.logger.dir = str(tmp_path / "w")
+    summary = run_tracked(cfg, "refused", finetune, reraise=False)
+    assert summary["status"] == "refused" and "profile.finetune.lr: must be > 0" in summary["error"]
+    assert not (tmp_path / "w").exists()
 
 
 def test_truncated_run_file_is_named_and_never_a_number(tmp_path):

@@ -103,10 +103,10 @@ def test_profile_hparams_per_task_type():
     assert (race["batch_size"], race["max_steps"], race["lr"], race["dropout"], race["classifier_dropout"]) == (
         16, 3000, 5e-4, 0.0, 0.0)
     assert (sst2["batch_size"], sst2["max_steps"], sst2["lr"]) == (32, 1200, 1e-3)
-    assert "dropout" not in sst2 and "classifier_dropout" not in sst2
+    assert sst2["dropout"] is None and sst2["classifier_dropout"] is None  # unset: as pretrained, the head's 0.1
     assert race["max_length"] == sst2["max_length"] == 256  # what the type entry leaves alone stays the profile's
     paper = finetune_hparams(compose_config(["task=race_middle", "profile=paper"]))
-    assert (paper["lr"], paper["batch_size"], paper["epochs"]) == (2e-5, 32, 2) and "dropout" not in paper
+    assert (paper["lr"], paper["batch_size"], paper["epochs"]) == (2e-5, 32, 2) and paper["dropout"] is None
     overridden = finetune_hparams(compose_config(["task=race_middle", "profile=tiny",
                                                   "profile.finetune_by_type.multiple_choice.max_steps=10"]))
     assert overridden["max_steps"] == 10

@@ -1,36 +1,97 @@
-"""A fine-tuning job's hyperparameters and the encoder config it builds its module with."""
+"""A fine-tuning job's hyperparameters and the encoder config it builds its module with.
+
+The values come from three places, each replacing the one before: the task spec (`task.hparams`,
+the papers' settings), the profile (`profile.finetune`), the profile's entry for the task's type
+(`profile.finetune_by_type.<type>`). `FinetuneHparams` checks the result; an error names the key
+that set the bad value.
+"""
 
 from __future__ import annotations
 
+from dataclasses import MISSING, asdict, dataclass, fields
+
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config.schema import SettingError
 from lightning_modules.finetune import TASK_TYPES
 
 
+@dataclass(frozen=True)
+class FinetuneHparams:
+    lr: float
+    batch_size: int
+    max_length: int
+    warmup_ratio: float
+    weight_decay: float
+    epochs: int | None = None
+    max_steps: int | None = None  # replaces epochs where set
+    doc_stride: int | None = None  # span QA: the overlap of a context's windows
+    gradient_clip_val: float | None = None
+    dropout: float | None = None  # the encoder's while fine-tuned (ALBERT's "ALBERT DR"); None: as pretrained
+    classifier_dropout: float | None = None  # the head's ("Classifier DR"); None: the module's 0.1
+    eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise SettingError("lr", f"must be > 0, got {self.lr!r}")
+        for key in ("batch_size", "max_length", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise SettingError(key, f"must be >= 1, got {getattr(self, key)!r}")
+        for key in ("epochs", "max_steps"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise SettingError(key, f"must be >= 1 or null, got {getattr(self, key)!r}")
+        if self.epochs is None and self.max_steps is None:
+            raise SettingError("epochs", "neither epochs nor max_steps is set: the job would not know when to stop")
+        if self.doc_stride is not None and not 0 <= self.doc_stride < self.max_length:
+            raise SettingError("doc_stride", f"must be in [0, max_length={self.max_length}), got {self.doc_stride!r}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise SettingError("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.weight_decay < 0:
+            raise SettingError("weight_decay", f"must be >= 0, got {self.weight_decay!r}")
+        if self.gradient_clip_val is not None and not self.gradient_clip_val > 0:
+            raise SettingError("gradient_clip_val", f"must be > 0 or null, got {self.gradient_clip_val!r}")
+        for key in ("dropout", "classifier_dropout"):
+            value = getattr(self, key)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise SettingError(key, f"{value!r} is not a probability in [0, 1)")
+
+
+HPARAM_KEYS = tuple(f.name for f in fields(FinetuneHparams))
+
+
 def finetune_hparams(cfg: DictConfig) -> dict:
-    """The task's (paper) hyperparameters, replaced by the profile's where it sets them, then by the
-    profile's entry for the task's type (`profile.finetune_by_type.<type>`), where it has one."""
+    """The checked hyperparameters of `cfg`'s task at its profile, as a dict (keys: `HPARAM_KEYS`)."""
     by_type_cfg = cfg.profile.get("finetune_by_type")
     by_type = OmegaConf.to_container(by_type_cfg, resolve=True) if by_type_cfg is not None else {}
     for name in by_type:
         if name not in TASK_TYPES:
-            raise ValueError(f"profile.finetune_by_type.{name}: not a task type (one of {', '.join(TASK_TYPES)})")
-    hp = OmegaConf.to_container(cfg.task.hparams, resolve=True)
-    for block in (OmegaConf.to_container(cfg.profile.finetune, resolve=True), by_type.get(cfg.task.type) or {}):
+            raise SettingError(f"profile.finetune_by_type.{name}", f"not a task type (one of {', '.join(TASK_TYPES)})")
+    blocks = [("task.hparams", cfg.task.hparams), ("profile.finetune", cfg.profile.finetune),
+              (f"profile.finetune_by_type.{cfg.task.type}", by_type.get(cfg.task.type) or {})]
+    hp, source = {}, {}
+    for where, block in blocks:
+        block = OmegaConf.to_container(block, resolve=True) if isinstance(block, DictConfig) else dict(block)
         for k, v in block.items():
+            if k not in HPARAM_KEYS:
+                raise SettingError(f"{where}.{k}", f"not a fine-tuning hyperparameter (one of {', '.join(HPARAM_KEYS)})")
             if v is not None:
-                hp[k] = v
-    for key in ("dropout", "classifier_dropout"):
-        if hp.get(key) is not None and not 0.0 <= float(hp[key]) < 1.0:
-            raise ValueError(f"{key}: {hp[key]!r} (task {cfg.task.name}) is not a probability in [0, 1)")
-    return hp
+                hp[k], source[k] = v, where
+    missing = [f.name for f in fields(FinetuneHparams) if f.name not in hp and f.default is MISSING]
+    if missing:
+        raise SettingError(f"task.hparams.{missing[0]}", f"missing (task {cfg.task.name}: set it in "
+                           f"conf/task/{cfg.task.name}.yaml or profile.finetune)")
+    try:
+        checked = FinetuneHparams(**hp)
+    except SettingError as e:
+        raise SettingError(f"{source.get(e.key, 'task.hparams')}.{e.key}", f"{e.problem} (task {cfg.task.name})") from None
+    except TypeError as e:  # a value of the wrong type, e.g. a string for a number
+        raise SettingError("task.hparams", f"{e} (task {cfg.task.name})") from None
+    return asdict(checked)
 
 
 def finetune_arch(arch, hp: dict) -> dict:
     """The encoder config the fine-tuning module is built with: the pretrained architecture, with the
-    task's fine-tuning dropout where one is set (`dropout`: hidden and attention dropout, ALBERT's
-    per-task "ALBERT DR"; the head's is `classifier_dropout`, 0.1 by default, its "Classifier DR").
-    No weight depends on either."""
+    task's fine-tuning `dropout` (hidden and attention) where one is set; no weight depends on it."""
     d = arch.to_dict()
     if hp.get("dropout") is not None:
         d.update(dropout=float(hp["dropout"]), attention_dropout=float(hp["dropout"]))
