@@ -188,13 +188,6 @@ def pretraining_dataloader(
 ) -> DataLoader:
     """A DataLoader with a seeded shuffle (the order, like the masks, is reproducible)."""
     generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        collate_fn=collator,
-        generator=generator,
-        num_workers=num_workers,
-        drop_last=False,
-    )
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator,
+                      num_workers=num_workers, drop_last=False)
 
