@@ -4,7 +4,9 @@ The composed `model` node holds the paper's architecture (with the sweep's overr
 replaces every architecture key by its own size (tiny: H=64, L=2, ...) except the table's axis
 keys (`axis: [embedding_size, sharing]`), which keep the swept value, scaled by
 `profile.axis_scale` where one is given (a width axis 1024..6144 -> 64..384 at tiny). The vocabulary
-always comes from the tokenizer in use.
+always comes from the tokenizer in use. A distillation student (DistilBERT: the teacher at half depth)
+gets half the profile's depth where the profile sets one, so that its teacher, at the profile's depth,
+has every other layer to give it at every profile.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def effective_encoder_config(cfg: DictConfig, vocab_size: int | None = None) -> 
             raise KeyError(f"profile.model.{key} is not a model key (one of {', '.join(ARCH_KEYS)})")
         if key not in axis:
             arch[key] = value
+    if cfg.get("objective") is not None and cfg.objective.get("distillation") and "num_layers" in profile_model \
+            and "num_layers" not in axis:
+        arch["num_layers"] = max(1, int(profile_model["num_layers"]) // 2)
     scale = cfg.profile.get("axis_scale") or {}
     for key in axis:
         if key in scale:
@@ -35,3 +40,33 @@ def effective_encoder_config(cfg: DictConfig, vocab_size: int | None = None) -> 
     if vocab_size is not None:
         arch["vocab_size"] = int(vocab_size)
     return EncoderConfig(**arch)
+
+
+def teacher_config(cfg: DictConfig) -> DictConfig:
+    """The composed config of a distillation recipe's teacher: its model and recipe
+    (`objective.distillation.teacher_model` / `teacher_objective`) at this job's profile, seed and data."""
+    from omegaconf import open_dict
+
+    from bench.config.compose import compose_config
+
+    d = cfg.objective.distillation
+    teacher = compose_config([f"model={d.teacher_model}", f"objective={d.teacher_objective}",
+                              f"profile={cfg.profile.name}", f"seed={cfg.seed}"])
+    with open_dict(teacher):
+        teacher.data, teacher.paths, teacher.trainer = cfg.data, cfg.paths, cfg.trainer
+    return teacher
+
+
+def student_mismatch(student: EncoderConfig, teacher: EncoderConfig) -> str | None:
+    """Why `student` is not `teacher` at half depth (DistilBERT's student), or None when it is."""
+    from lightning_modules.distill import default_teacher_layers, student_config
+
+    want = student_config(teacher, num_layers=student.num_layers).to_dict()
+    diff = [f"{k}={v} (the teacher's gives {want[k]})" for k, v in student.to_dict().items() if want.get(k) != v]
+    if diff:
+        return "the student differs from its teacher in " + ", ".join(diff)
+    try:
+        default_teacher_layers(teacher.num_layers, student.num_layers)
+    except ValueError as e:
+        return str(e)
+    return None

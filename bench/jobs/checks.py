@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from bench.config.architecture import effective_encoder_config
+from bench.config.architecture import effective_encoder_config, student_mismatch, teacher_config
 from bench.config.schema import SettingError
 from bench.data.specs import load_task_spec
 from bench.jobs.early_stopping import early_stopping_plan
@@ -29,6 +29,13 @@ def check_job_config(cfg: DictConfig) -> None:
                            "profile.model.* replacing every key but the experiment's axis)") from None
     if str(cfg.objective.name) != "none" or job_type in ("pretrain", "distill"):
         objective_config(cfg)
+    if cfg.objective.get("distillation"):
+        student = effective_encoder_config(cfg)
+        teacher = effective_encoder_config(teacher_config(cfg), vocab_size=student.vocab_size)
+        why = student_mismatch(student, teacher)
+        if why:
+            raise SettingError(f"objective.distillation.teacher_model={cfg.objective.distillation.teacher_model}",
+                               f"{why} (model={cfg.model.name} at profile {cfg.profile.name})")
     if job_type in NEEDS_TASK:
         load_task_spec(cfg.task)
     if job_type == "finetune":
