@@ -125,7 +125,7 @@ def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
     assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}"]) == 0
     text = (out / "roberta_masking.md").read_text()
     assert "| dynamic | missing | 78.7 | missing | 84.0 | corrupt |" in text and "82.0" not in text
-    assert f"corrupt: {broken}: truncated at byte" in text
+    assert f"corrupt: {broken.parent.name}/{broken.name}: truncated at byte" in text
     assert "| static | missing | 78.3 | missing | 84.3 | 81.0 |" in text  # the readable run is still reported
 
 

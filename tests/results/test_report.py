@@ -224,3 +224,74 @@ def test_spec_errors_name_the_file_and_key(tmp_path):
 def test_unknown_argument_is_refused():
     with pytest.raises(SystemExit, match="unknown argument 'experimnt=x'"):
         main(["experimnt=x"])
+
+
+def _corrupt(f: Path, at: int = -10) -> None:
+    data = bytearray(f.read_bytes())
+    data[at] ^= 0xFF
+    f.write_bytes(bytes(data))
+
+
+def test_console_counts_the_runs_of_each_table(runs, tmp_path, capsys):
+    _run(runs, "bad", task="sst2", sharing="ffn", t=30)
+    (f,) = (runs / "bad").rglob("run-bad.wandb")
+    _corrupt(f)
+    out = tmp_path / "reports"
+    _report(runs, out)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("albert_sharing"))
+    assert line == (f"albert_sharing (tiny): 11 runs: 6 finished, 2 failed, 1 crashed, 1 diverged, 1 corrupt (skipped) "
+                    f"-> {out / 'albert_sharing.png'}, {out / 'albert_sharing.md'}")
+
+
+@pytest.mark.parametrize("where", ["tail", "head"])  # group still readable / nothing readable at all
+def test_all_corrupt_runs_leave_the_good_report_as_it_was(where, runs, tmp_path, capsys):
+    out = tmp_path / "reports"
+    _report(runs, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    files = sorted(runs.rglob("run-*.wandb"))
+    for f in files:
+        _corrupt(f, -10 if where == "tail" else 3)
+    for args in (["experiment=albert_sharing"], ["all"]):
+        assert main([*args, f"runs={runs}", f"out={out}"]) == 1
+        err = capsys.readouterr().err
+        assert all(str(f) in err for f in files), err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    if where == "tail":
+        assert "albert_sharing (tiny): 10 runs: 10 corrupt (skipped): every run file is unreadable" in err
+        assert f"{out / 'albert_sharing.md'}, {out / 'albert_sharing.png'} left as they were" in err
+
+
+def test_corrupt_reason_keeps_the_error_under_a_long_path(tmp_path):
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 12) / "multirun"
+    for i, v in enumerate([60.0, 70.0]):
+        _run(deep, f"m{i}", seed=i, values=[v], t=i)
+    _run(deep, "bad", task="sst2", t=5)
+    (f,) = (deep / "bad").rglob("run-bad.wandb")
+    _corrupt(f)
+    md = _report(deep, tmp_path / "reports")
+    line = next(x for x in md.splitlines() if "(run bad)" in x)
+    assert "a-rather-long-folder-name" not in line
+    assert "corrupt: offline-run-20270101_000000-bad/run-bad.wandb: corrupt chunk at byte " in line
+    assert line.endswith("CRC mismatch") or "record" in line, line  # the error itself, not cut
+
+
+def test_interrupted_run_is_listed_never_averaged(runs, tmp_path):
+    """A run stopped by a signal (`status=interrupted`, exit 143) is kept for its resume, never averaged."""
+    from bench.results.report import build_table, load_spec
+    from bench.results.runs import read_runs
+
+    _run(runs, "i0", sharing="ffn", values=[99.0], exit_code=143, status="interrupted",
+         error="interrupted by SIGTERM: resumable", t=30)
+    frame = read_runs(runs, errors="mark")
+    state = frame.set_index("run_id")["state"]["i0"]
+    assert state in ("interrupted", "failed")  # the reader's word for it (interrupted once it knows the state)
+    md = _report(runs, tmp_path / "reports")
+    assert _table(md)[1][("768", "shared-FFN")]["MNLI"] == state and "99.0" not in md
+    assert f"(run i0) [E=768, sharing=shared-FFN]: {state}: interrupted by SIGTERM: resumable" in md
+    # with the reader's `interrupted`: counted, listed and shown as such
+    frame.loc[frame.run_id == "i0", "state"] = "interrupted"
+    table = build_table(load_spec("albert_sharing"), frame)
+    notes = "\n".join(table.notes)
+    assert "Runs: 11 (6 finished, 2 failed, 1 interrupted, 1 crashed, 1 diverged)" in notes
+    assert "(run i0) [E=768, sharing=shared-FFN]: interrupted: interrupted by SIGTERM: resumable" in notes
+    assert next(r for r in table.rows if r[1] == "shared-FFN")[table.header.index("MNLI")] == "interrupted"

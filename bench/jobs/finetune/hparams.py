@@ -2,16 +2,23 @@
 
 The values come from three places, each replacing the one before: the task spec (`task.hparams`,
 the papers' settings), the profile (`profile.finetune`), the profile's entry for the task's type
-(`profile.finetune_by_type.<type>`). `FinetuneHparams` checks the result; an error names the key
-that set the bad value.
+(`profile.finetune_by_type.<type>`). A `task.hparams.<key>` given on the command line (or by a
+sweep) replaces all of them for that key: command line > profile > task spec, so that
+`task.hparams.lr=3e-5` takes effect at every profile, as the run's config records it; `null` there
+unsets the key. `FinetuneHparams` checks the result; an error names the key that set the bad value.
+The values used are recorded in the run's config under `finetune_hparams` (`hparams_config`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config.compose import plain
 from bench.config.schema import SettingError
 from lightning_modules.finetune import TASK_TYPES
 
@@ -57,36 +64,79 @@ class FinetuneHparams:
 
 
 HPARAM_KEYS = tuple(f.name for f in fields(FinetuneHparams))
+CLI = "task.hparams (command line)"  # a source of values; errors name its keys `task.hparams.<key>`
 
 
-def finetune_hparams(cfg: DictConfig) -> dict:
-    """The checked hyperparameters of `cfg`'s task at its profile, as a dict (keys: `HPARAM_KEYS`)."""
+def command_line(cfg: DictConfig) -> list[str]:
+    """The job's command-line overrides (a sweep's included): `cfg.hydra`'s where the config carries
+    them (`compose_config(..., return_hydra_config=True)`), else the running Hydra job's; none outside one."""
+    node = OmegaConf.select(cfg, "hydra.overrides.task")
+    if node is not None:
+        return list(node)
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def command_line_keys(overrides: Sequence[str]) -> set[str]:
+    """The `task.hparams` keys that `overrides` set: `task.hparams.lr=3e-5`, `+task.hparams.dropout=0.1`,
+    `task.hparams={lr: 3e-5}` (deletions `~task.hparams.lr` set nothing)."""
+    keys: set[str] = set()
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        key = o.key_or_group
+        if o.is_delete() or not (key == "task.hparams" or key.startswith("task.hparams.")):
+            continue
+        if key == "task.hparams":
+            value = o.value()
+            keys |= set(value) if isinstance(value, dict) else set()
+        else:
+            keys.add(key.split(".")[2])
+    return keys
+
+
+def finetune_hparams(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
+    """The checked hyperparameters of `cfg`'s task at its profile, as a dict (keys: `HPARAM_KEYS`).
+
+    `overrides`: the command line whose `task.hparams.<key>` win over the profile; by default
+    `command_line(cfg)`.
+    """
     by_type_cfg = cfg.profile.get("finetune_by_type")
     by_type = OmegaConf.to_container(by_type_cfg, resolve=True) if by_type_cfg is not None else {}
     for name in by_type:
         if name not in TASK_TYPES:
             raise SettingError(f"profile.finetune_by_type.{name}", f"not a task type (one of {', '.join(TASK_TYPES)})")
-    blocks = [("task.hparams", cfg.task.hparams), ("profile.finetune", cfg.profile.finetune),
-              (f"profile.finetune_by_type.{cfg.task.type}", by_type.get(cfg.task.type) or {})]
+    task_hp = plain(cfg.task.get("hparams"))
+    given = command_line_keys(command_line(cfg) if overrides is None else overrides)
+    blocks = [("task.hparams", task_hp), ("profile.finetune", cfg.profile.finetune),
+              (f"profile.finetune_by_type.{cfg.task.type}", by_type.get(cfg.task.type) or {}),
+              (CLI, {k: task_hp.get(k) for k in sorted(given)})]
     hp, source = {}, {}
     for where, block in blocks:
         block = OmegaConf.to_container(block, resolve=True) if isinstance(block, DictConfig) else dict(block)
         for k, v in block.items():
             if k not in HPARAM_KEYS:
                 raise SettingError(f"{where}.{k}", f"not a fine-tuning hyperparameter (one of {', '.join(HPARAM_KEYS)})")
-            if v is not None:
+            if v is not None or where == CLI:  # a null on the command line unsets the key
                 hp[k], source[k] = v, where
+    hp = {k: v for k, v in hp.items() if v is not None}
     missing = [f.name for f in fields(FinetuneHparams) if f.name not in hp and f.default is MISSING]
     if missing:
-        raise SettingError(f"task.hparams.{missing[0]}", f"missing (task {cfg.task.name}: set it in "
-                           f"conf/task/{cfg.task.name}.yaml or profile.finetune)")
+        how = ("null on the command line" if source.get(missing[0]) == CLI else
+               f"set it in conf/task/{cfg.task.name}.yaml or profile.finetune")
+        raise SettingError(f"task.hparams.{missing[0]}", f"missing (task {cfg.task.name}: {how})")
     try:
         checked = FinetuneHparams(**hp)
     except SettingError as e:
-        raise SettingError(f"{source.get(e.key, 'task.hparams')}.{e.key}", f"{e.problem} (task {cfg.task.name})") from None
+        where = source.get(e.key, "task.hparams")
+        raise SettingError(f"{'task.hparams' if where == CLI else where}.{e.key}", f"{e.problem} (task {cfg.task.name}"
+                           + (", set on the command line)" if where == CLI else ")")) from None
     except TypeError as e:  # a value of the wrong type, e.g. a string for a number
         raise SettingError("task.hparams", f"{e} (task {cfg.task.name})") from None
     return asdict(checked)
+
+
+def hparams_config(hp: dict) -> dict:
+    """The run-config entry that records the hyperparameters a job trained with (after the precedence
+    above), e.g. `finetune_hparams.lr`; `task.hparams` alone shows the task file's value, not the profile's."""
+    return {"finetune_hparams": dict(hp)}
 
 
 def finetune_arch(arch, hp: dict) -> dict:

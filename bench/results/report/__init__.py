@@ -5,7 +5,9 @@
 
 A report is a spec, not code: `conf/report/<table>.yaml`, whose keys are documented in
 conf/report/README.md (with the rules every table keeps). The generator only reads the runs
-(`bench.results.runs`), so a report can always be regenerated from W&B alone.
+(`bench.results.runs`), so a report can always be regenerated from W&B alone. A report is replaced
+only by a table with readable runs: with no runs, or only corrupt run files, it is left as it was
+and the command exits 1 naming the files.
 
 spec.py reads specs and paper CSVs, cells.py and table.py aggregate runs into a Table, render.py
 turns it into markdown, PNG and the index, cli.py parses arguments and writes the files.
@@ -13,7 +15,7 @@ turns it into markdown, PNG and the index, cli.py parses arguments and writes th
 
 from bench.io import PAPER_DIR
 from bench.results.report.cells import Cell, fmt_params, metric_cell
-from bench.results.report.cli import DEFAULT_RUNS, main, parse_args, write_index, write_report
+from bench.results.report.cli import DEFAULT_RUNS, main, parse_args, write_index, write_report, write_table
 from bench.results.report.render import render_figure, render_index, render_markdown
 from bench.results.report.spec import (
     COLUMN_KEYS,
@@ -27,7 +29,7 @@ from bench.results.report.spec import (
     load_spec,
     table_names,
 )
-from bench.results.report.table import NOT_FINISHED, Table, build_table, select_runs
+from bench.results.report.table import NOT_FINISHED, Table, build_table, select_runs, state_counts
 
 __all__ = [
     "COLUMN_KEYS",
@@ -53,7 +55,9 @@ __all__ = [
     "render_index",
     "render_markdown",
     "select_runs",
+    "state_counts",
     "table_names",
     "write_index",
     "write_report",
+    "write_table",
 ]

@@ -1,4 +1,9 @@
-"""`bench-report`: `key=value` arguments, reading the runs, writing each report and the index."""
+"""`bench-report`: `key=value` arguments, reading the runs, writing each report and the index.
+
+A report is only ever replaced by a table of readable runs: with no runs, runs that cannot be read
+at all, or a table whose every run file is corrupt, the existing `<table>.md` / `.png` stay byte for
+byte and the command exits 1 naming the files. Per table one console line counts its runs by state.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pandas as pd
 from bench.io import atomic_write_bytes, atomic_write_text
 from bench.results.report.render import render_figure, render_index, render_markdown
 from bench.results.report.spec import SpecError, load_spec, table_names
-from bench.results.report.table import build_table
+from bench.results.report.table import Table, build_table, state_counts
 from bench.results.runfile import RunFileError
 from bench.results.runs import read_runs
 
@@ -20,10 +25,16 @@ DEFAULT_RUNS = ("multirun", "outputs")
 
 
 def write_report(spec: dict, runs: pd.DataFrame, out: Path, profile: str | None = None) -> list[Path]:
-    """Write `<out>/<table>.md` (+ `.png`); nothing is written when no run belongs to the table."""
+    """Write `<out>/<table>.md` (+ `.png`); nothing is written when no run belongs to the table or
+    when every one of them is unreadable."""
     table = build_table(spec, runs, profile)
-    if table is None:
+    if table is None or table.unreadable:
         return []
+    return write_table(table, out)
+
+
+def write_table(table: Table, out: Path) -> list[Path]:
+    spec = table.spec
     png = render_figure(table)
     fig_name = f"{spec['name']}.png" if png else None
     written = []
@@ -77,15 +88,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench-report: cannot read the runs ({e}); existing reports are left as they are.", file=sys.stderr)
         return 1
     out = Path(opts["out"])
+    # corrupt files whose group is unknown: any table without readable runs may be all-corrupt
+    lost = runs[runs["group"].isna() & (runs["state"] == "corrupt")] if len(runs) else runs
+    if len(lost):
+        print(f"bench-report: {len(lost)} run file(s) could not be read, nor their group (they may belong to any "
+              f"table): {_files(lost)}", file=sys.stderr)
     status = 0
     for spec in specs:
-        written = write_report(spec, runs, out, opts["profile"])
-        if written:
-            print("wrote " + ", ".join(str(p) for p in written))
-        else:
-            print(f"no runs of group {spec['runs']['group']!r}"
+        table = build_table(spec, runs, opts["profile"])
+        kept = _kept(spec["name"], out)
+        if table is None:
+            print(f"{spec['name']}: no runs of group {spec['runs']['group']!r}"
                   + (f" at profile {opts['profile']}" if opts["profile"] else "")
-                  + f"; {out / (spec['name'] + '.md')} left as it was")
-            status = status or (1 if opts["experiment"] != "all" else 0)
+                  + (f" among the readable ones ({len(lost)} unreadable, named above)" if len(lost) else "")
+                  + f"; {kept}")
+            status = status or (1 if opts["experiment"] != "all" or len(lost) else 0)
+        elif table.unreadable:
+            print(f"bench-report: {_name(table)}: {_count(table)}: every run file is unreadable, so the report is not "
+                  f"replaced ({kept}). Unreadable: {_files(table.runs)}", file=sys.stderr)
+            status = 1
+        else:
+            written = write_table(table, out)
+            print(f"{_name(table)}: {_count(table)} -> {', '.join(str(p) for p in written)}")
     print(f"wrote {write_index(out)}")
     return status
+
+
+def _count(table: Table) -> str:
+    """`6 runs: 5 finished, 1 corrupt (skipped)`: the table's runs at its profile, by state."""
+    n = len(table.runs)
+    return f"{n} run{'s' if n != 1 else ''}: " + state_counts(table.runs["state"]).replace(" corrupt", " corrupt (skipped)")
+
+
+def _name(table: Table) -> str:
+    return table.spec["name"] + (f" ({table.profile})" if table.profile else "")
+
+
+def _kept(name: str, out: Path) -> str:
+    files = [str(p) for p in (out / f"{name}.md", out / f"{name}.png") if p.exists()]
+    if not files:
+        return f"no {out / name}.md written"
+    return ", ".join(files) + (" left as they were" if len(files) > 1 else " left as it was")
+
+
+def _files(frame: pd.DataFrame) -> str:
+    return ", ".join(str(f) for f in frame["file"] if isinstance(f, str) and f) or "(no file: online runs)"

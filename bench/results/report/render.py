@@ -38,8 +38,9 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
         caption.append(GLUE_SCORE_CONVENTION)
     caption.append("Each measured cell is the median over seeds (the newest finished run of each seed), with "
                    "(min–max) when there is more than one seed; `*` marks a cell with a seed that has no finished "
-                   "run. A cell whose runs all failed, crashed or diverged shows that state; `missing` = no run; "
-                   "`n/a` = a derived value with an input that is not a number; `—` = published only.")
+                   "run. A cell whose runs all failed, were interrupted, crashed, diverged or could not be read shows "
+                   "that state; `missing` = no run; `n/a` = a derived value with an input that is not a number; "
+                   "`—` = published only.")
     if not spec.get("paper"):
         caption.append("Published columns are empty: " + " ".join(str(spec.get("paper_note") or
                                                                        "the paper gives no numbers for this table.").split()))

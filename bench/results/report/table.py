@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -11,7 +12,8 @@ import pandas as pd
 from bench.results.report.cells import Cell, as_number, as_text, fmt, is_missing, mean_cell, metric_cell, seed_of
 from bench.results.report.spec import as_list, label_tuple, load_paper
 
-NOT_FINISHED = ("failed", "crashed", "diverged", "corrupt", "running")
+# every state but finished, in the order counts are printed; `interrupted`: stopped by a signal, resumable
+NOT_FINISHED = ("failed", "interrupted", "crashed", "diverged", "corrupt", "running")
 
 
 @dataclass
@@ -25,6 +27,19 @@ class Table:
     values: dict[tuple, dict[str, float | None]]  # row label tuple -> column -> headline value
     paper_values: dict[tuple, dict[str, float | None]]
     notes: list[str] = field(default_factory=list)
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # the table's runs (at its profile)
+
+    @property
+    def unreadable(self) -> bool:
+        """Every run of the table is corrupt: a table of `corrupt` cells would replace a good report."""
+        return len(self.runs) > 0 and bool((self.runs["state"] == "corrupt").all())
+
+
+def state_counts(states: Iterable[str]) -> str:
+    """`6 finished, 1 failed, 1 corrupt`: finished first, then NOT_FINISHED's order, then any other state."""
+    counts = pd.Series(list(states), dtype=object).value_counts()
+    order = ["finished", *NOT_FINISHED] + sorted(s for s in counts.index if s not in ("finished", *NOT_FINISHED))
+    return ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
 
 
 @dataclass
@@ -156,7 +171,7 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
             which = "every column" if len(row.missing) == measured else ", ".join(row.missing)
             missing_cells.append(f"{_label_text(labels, lab)} ({which})")
 
-    table = Table(spec, profile, labels, info, header, rows, values, paper_values)
+    table = Table(spec, profile, labels, info, header, rows, values, paper_values, runs=mine)
     table.notes = _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes, profile, labels)
     return table
 
@@ -229,10 +244,29 @@ def _rel(p) -> str:
         return str(p)
 
 
+_RUN_FILE = re.compile(r"(?:[^\s;:'\"]*[/\\])?([^\s;:'\"/\\]+[/\\]run-[^\s;:'\"/\\]+\.wandb)")
+
+
+def _reason(run: Mapping) -> str:
+    """Why a run is not averaged, on one line: a corrupt run's whole read error with each run file's path
+    cut to `<run dir>/run-<id>.wandb` (the error after it is the point); otherwise the first line of
+    the error the job recorded."""
+    if run["state"] == "corrupt":
+        why = run.get("read_error")
+        if is_missing(why) or not why:
+            return ""
+        why = str(why)
+        if not is_missing(run.get("file")) and run.get("file"):
+            path = str(run["file"])
+            why = why.replace(path, os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path)))
+        return " ".join(_RUN_FILE.sub(r"\1", why).split())
+    why = run.get("summary.error")
+    return "" if is_missing(why) or not str(why).strip() else str(why).strip().splitlines()[0]
+
+
 def _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes, profile, labels) -> list[str]:
     seeds = sorted({seed_of(r) for r in records} - {"?"}, key=lambda s: (as_number(s) is None, as_number(s) or 0, s))
-    counts = mine["state"].value_counts()
-    states = ", ".join(f"{counts[s]} {s}" for s in ["finished", *NOT_FINISHED] if s in counts)
+    states = state_counts(mine["state"])
     commits = sorted({str(c) for c in mine.get("summary.git_commit", pd.Series(dtype=object)) if not is_missing(c)})
     out = [
         f"Profile: **{profile or 'unknown'}**. Seeds: {', '.join(seeds) or 'none recorded'} ({len(seeds)}). "
@@ -241,12 +275,11 @@ def _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes,
     ]
     bad = [(r, lab) for r, lab in zip(records, row_of) if r["state"] != "finished"]
     if bad:
-        items = ["Not averaged (failed, crashed, diverged or unreadable runs):", ""]
+        items = ["Not averaged (failed, interrupted, crashed, diverged or unreadable runs):", ""]
         for run, lab in bad:
             where = f" [{_label_text(labels, lab)}]" if lab else ""
-            why = run.get("summary.error") if run["state"] != "corrupt" else run.get("read_error")
-            why = "" if is_missing(why) or not why else f": {str(why).splitlines()[0][:160]}"
-            items.append(f"- {_run_label(run)}{where}: {run['state']}{why}")
+            why = _reason(run)
+            items.append(f"- {_run_label(run)}{where}: {run['state']}" + (f": {why}" if why else ""))
         out.append("\n".join(items))
     unplaced = [r for r, lab in zip(records, row_of) if lab is None and r["state"] == "finished"]
     if unplaced:
