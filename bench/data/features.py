@@ -13,9 +13,10 @@
 Nothing is padded here (the collate function pads each batch to its longest).
 
 The cache lives in <cache_dir>/features/<key>/ (`Dataset.save_to_disk`); the key hashes the task
-spec, the data source and its settings (the synthetic world's name, the local files' sizes and
-times, or the hub name and revision), the tokenizer's full definition, the split and the lengths.
-A second run loads the cache and does not tokenize.
+spec, the content of the raw split (its files' sha256, synthetic or local; the hub's name and
+revision), the tokenizer's content (`tokenizer_sha256`), the split and the lengths: a different
+tokenizer file or a rewritten world never reuses features made from another. A second run loads
+the cache and does not tokenize.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from tokenizers import Encoding, Tokenizer
 from bench.data.config import as_dict, cache_dir
 from bench.data.loading import load_task, source_identity
 from bench.data.specs import TaskSpec, load_task_spec
-from bench.data.tokenizer import special_ids, tokenizer_digest
+from bench.data.tokenizer import special_ids, tokenizer_sha256
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: keyed by content hashes
 CHUNK = 1000  # examples per encode_batch call
 IDS = datasets.List(datasets.Value("int32"))
 MASK = datasets.List(datasets.Value("int8"))
@@ -68,7 +69,7 @@ def feature_key(spec: TaskSpec, d: dict, tokenizer: Tokenizer, split: str, max_l
     what = {
         "task": spec.to_dict() | {"hparams": None, "submission": None},
         "data": source_identity(d, spec.hub["path"], spec.hub["name"], [split]),
-        "tokenizer": tokenizer_digest(tokenizer),
+        "tokenizer": tokenizer_sha256(tokenizer),
         "split": split,
         "max_length": int(max_length),
         "doc_stride": doc_stride,

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bench.data.config import as_dict, cache_dir, source_of
+from bench.data.config import as_dict, cache_dir, file_sha256, source_of
 from bench.data.specs import TaskSpec, load_task_spec
-from bench.data.synthetic import ensure_synthetic, generator_of, synthetic_root
+from bench.data.synthetic import ensure_synthetic, file_digests, generator_of
 
 SWITCH_HINT = (
     "switch to the synthetic world (data=synthetic) or to a local copy in the hub layout "
@@ -58,17 +58,19 @@ def check_synthetic_params(spec) -> None:
 
 
 def source_identity(d: dict, path: str, name: str | None, splits: list[str]) -> dict:
-    """What identifies the raw data of (path, name, splits) in this source, for cache keys:
-    the synthetic folder's name (seed + sizes + code hash), the local files' sizes and times, or
-    the hub name and revision."""
+    """What identifies the raw data of (path, name, splits) in this source, for cache keys: the
+    sha256 of each file read (the synthetic world's from its manifest, local files' remembered under
+    <cache_dir>/digests by path, size and mtime), or, for the hub, the name and revision."""
     source = source_of(d)
-    if source == "synthetic":
-        return {"source": source, "world": synthetic_root(d).name}
-    if source == "local":
-        root = local_root(d)
-        files = [f for s in splits for f in split_files(root, path, name, s)]
-        return {"source": source, "files": [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]}
-    return {"source": source, "path": path, "name": name, "revision": d.get("revision")}
+    if source == "hub":
+        return {"source": source, "path": path, "name": name, "revision": d.get("revision")}
+    root = ensure_synthetic(d) if source == "synthetic" else local_root(d)
+    known = file_digests(root) if source == "synthetic" else {}
+    files = {}
+    for f in (f for s in splits for f in split_files(root, path, name, s)):
+        rel = f.relative_to(root).as_posix()
+        files[rel] = known.get(rel) or file_sha256(f, cache_dir(d) / "digests")
+    return {"files": files}
 
 
 def corpus_identity(d: dict, language: str) -> dict:

@@ -9,7 +9,9 @@ names, `idx`, label -1 on GLUE test splits, SQuAD `answers` lists, RACE options 
 and the pretraining corpora at their hub names (wikipedia-like rows: id, url, title, text). The
 hash covers the sizes, the task specs, the corpus names and the generator source, so a change to
 any of them writes a new folder instead of reusing stale data. Generation runs under a file lock and lands by an atomic rename,
-so parallel jobs of a sweep generate it once.
+so parallel jobs of a sweep generate it once. The folder's manifest.json records the sha256 of every
+file written (`file_digests`, `world_digest`): caches of what was made from the world are keyed by
+that content, not by the settings that should have produced it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import datasets
 from filelock import FileLock
 
 from bench.data import documents, generators, lexicon, nli, reading, world
-from bench.data.config import as_dict, cache_dir
+from bench.data.config import as_dict, cache_dir, file_sha256
 from bench.data.documents import corpus_documents
 from bench.data.generators import GENERATORS, Generator
 from bench.data.specs import TaskSpec, load_task_spec, task_names
@@ -85,11 +87,26 @@ def ensure_synthetic(data_cfg) -> Path:
         tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         manifest = write_world(tmp, d)
+        manifest["files"] = {f.relative_to(tmp).as_posix(): file_sha256(f) for f in sorted(tmp.rglob("*.parquet"))}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         (tmp / COMPLETE).write_text("")
         shutil.rmtree(root, ignore_errors=True)
         os.replace(tmp, root)
     return root
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 of every file of a written world, by path relative to its root (from its manifest)."""
+    try:
+        return json.loads((Path(root) / "manifest.json").read_text())["files"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{root}: the synthetic world's manifest.json is missing or damaged ({type(e).__name__}: {e}); "
+                         "delete the folder and it is written again") from e
+
+
+def world_digest(root: Path) -> str:
+    """One sha256 of the whole world's content (every file's path and sha256)."""
+    return hashlib.sha256(json.dumps(file_digests(root), sort_keys=True).encode()).hexdigest()
 
 
 def split_size(spec: TaskSpec, split: str, sizes: dict) -> int:

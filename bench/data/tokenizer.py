@@ -11,26 +11,38 @@
 - pretrained: `Tokenizer.from_pretrained(name)` from the hub (e.g. bert-base-uncased);
 - file: a tokenizer.json at `path`.
 Trained tokenizers are saved as tokenizer.json under <cache_dir>/tokenizers/<key>/ (key: kind,
-settings, language and the corpus identity) and reloaded from there, offline. All of them get the
-BERT template "[CLS] A [SEP]" / "[CLS] A [SEP] B [SEP]" with token type ids 0 / 1; no padding or
-truncation is stored in them (the feature builder truncates, the collate function pads).
+settings, language and the content hash of the corpus files) and reloaded from there, offline. All
+of them get the BERT template "[CLS] A [SEP]" / "[CLS] A [SEP] B [SEP]" with token type ids 0 / 1;
+no padding or truncation is stored in them (the feature builder truncates, the collate function pads).
+
+Deterministic training. The `tokenizers` trainers are not reproducible (huggingface/tokenizers#1794:
+ids follow hash-map order, and ties between equally frequent pairs fall either way), so the
+vocabulary is learned here, with the same algorithm as its WordPiece trainer (BPE merges with the
+"##" continuation prefix over the normalized, pre-tokenized word counts) but every order fixed:
+specials, then all characters and their "##" forms in code-point order, then merged pieces, the
+most frequent pair first, ties broken by the pieces' text. It is loaded into
+`models.WordPiece(vocab)` with BERT's normalizer, pre-tokenizer and template, so the same corpus and
+settings give a byte-identical tokenizer.json in every process and clone (`tokenizer_sha256`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from bench.data.config import as_dict, cache_dir
 from bench.data.loading import SWITCH_HINT, corpus_identity, load_corpus
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PREFIX = "##"  # WordPiece continuation pieces
 # The names each role has in BERT-style and RoBERTa-style vocabularies.
 ROLE_NAMES = {
     "pad": ("[PAD]", "<pad>"), "unk": ("[UNK]", "<unk>"), "cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"),
@@ -84,15 +96,75 @@ def bert_template(tokenizer: Tokenizer) -> Tokenizer:
 
 
 def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2) -> Tokenizer:
-    """A BERT-style WordPiece tokenizer trained on `texts` ([PAD] is id 0)."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
-                                        show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    """A BERT-style WordPiece tokenizer learned from `texts` ([PAD] is id 0), the same for the same
+    inputs in every process (see the module docstring)."""
+    normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = wordpiece_vocab(counts, vocab_size, min_frequency)
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix=PREFIX, max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoders.WordPiece(prefix=PREFIX)
+    tok.add_special_tokens(SPECIAL_TOKENS)
     return bert_template(tok)
+
+
+def wordpiece_vocab(counts: dict[str, int], vocab_size: int, min_frequency: int) -> dict[str, int]:
+    """token -> id: specials, every character and its ## form, then merges of the most frequent
+    adjacent pair (count >= min_frequency; ties by text) until `vocab_size` tokens."""
+    chars = sorted({c for w in counts for c in w})
+    tokens = [*SPECIAL_TOKENS, *(c for c in chars if c not in SPECIAL_TOKENS),
+              *(PREFIX + c for c in sorted({c for w in counts for c in w[1:]}))]
+    index = {t: i for i, t in enumerate(tokens)}
+    words = sorted(counts)
+    freq = [counts[w] for w in words]
+    pieces = [[index[w[0]], *(index[PREFIX + c] for c in w[1:])] for w in words]
+    pairs: Counter[tuple[int, int]] = Counter()
+    where: defaultdict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> indices of the words holding it
+    for i, p in enumerate(pieces):
+        for pair in zip(p, p[1:]):
+            pairs[pair] += freq[i]
+            where[pair].add(i)
+    heap = [(-n, tokens[a], tokens[b], a, b) for (a, b), n in pairs.items()]
+    heapq.heapify(heap)  # the text in each entry breaks ties the same way everywhere
+    while heap and len(tokens) < vocab_size:
+        n, _, _, a, b = heapq.heappop(heap)
+        if pairs.get((a, b)) != -n:
+            continue  # a stale entry: this pair's count changed since it was pushed
+        if -n < min_frequency:
+            break
+        merged = tokens[a] + tokens[b][len(PREFIX):]
+        if merged not in index:  # another pair may have made the same text already
+            index[merged] = len(tokens)
+            tokens.append(merged)
+        new, changed = index[merged], set()
+        for i in where.pop((a, b)):
+            old, f = pieces[i], freq[i]
+            for pair in zip(old, old[1:]):
+                pairs[pair] -= f
+                changed.add(pair)
+            out, j = [], 0
+            while j < len(old):
+                if j + 1 < len(old) and old[j] == a and old[j + 1] == b:
+                    out.append(new)
+                    j += 2
+                else:
+                    out.append(old[j])
+                    j += 1
+            pieces[i] = out
+            for pair in zip(out, out[1:]):
+                pairs[pair] += f
+                where[pair].add(i)
+                changed.add(pair)
+        for pair in changed:
+            if pairs[pair] > 0:
+                heapq.heappush(heap, (-pairs[pair], tokens[pair[0]], tokens[pair[1]], *pair))
+            else:
+                del pairs[pair]
+    return index
 
 
 def train_chinese_char(texts: list[str], vocab_size: int = 21128) -> Tokenizer:
@@ -135,7 +207,8 @@ def get_tokenizer(data_cfg, language: str) -> Tokenizer:
 
 def trained_tokenizer_path(d: dict, language: str) -> Path:
     spec = d["tokenizer"][language]
-    key = {"spec": spec, "language": language, "corpus": corpus_identity(d, language), "version": 1}
+    # the corpus by its files' content; version: of the trainer (2: deterministic vocabulary)
+    key = {"spec": spec, "language": language, "corpus": corpus_identity(d, language), "version": 2}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_dir(d) / "tokenizers" / f"{language}-{spec['kind']}-{digest}" / "tokenizer.json"
 
@@ -153,6 +226,7 @@ def _from_pretrained(name: str | None, language: str) -> Tokenizer:
     return tok
 
 
-def tokenizer_digest(tokenizer: Tokenizer) -> str:
-    """A hash of the tokenizer's full definition (vocab, normalizer, template)."""
-    return hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
+def tokenizer_sha256(tokenizer: Tokenizer) -> str:
+    """The sha256 of the tokenizer's full definition (vocabulary, normalizer, template): the bytes of
+    the tokenizer.json that `Tokenizer.save` writes for it."""
+    return hashlib.sha256(tokenizer.to_str(pretty=True).encode()).hexdigest()

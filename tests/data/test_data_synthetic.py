@@ -15,8 +15,17 @@ from conftest import small_data_cfg
 import bench.data.specs as specs
 from bench.config.compose import compose_config
 from bench.data import load_corpus, load_task, load_task_spec
+from bench.data.config import file_sha256
 from bench.data.reading import reading_comprehension
-from bench.data.synthetic import ensure_synthetic, parquet_path, split_size, synthetic_root, synthetic_tasks
+from bench.data.synthetic import (
+    ensure_synthetic,
+    file_digests,
+    parquet_path,
+    split_size,
+    synthetic_root,
+    synthetic_tasks,
+    world_digest,
+)
 from bench.data.world import build_world
 from tests.support.world import SIZES
 
@@ -64,6 +73,12 @@ def test_world_is_deterministic_from_the_seed(cfg, tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert not a["premise"].equals(c["premise"])
     assert load_corpus(again, "en") == load_corpus(cfg, "en")
+    # the manifest's sha256 of every file: the same bytes written again, others for another seed
+    root = ensure_synthetic(again)
+    assert file_digests(root) == file_digests(ensure_synthetic(cfg))
+    assert world_digest(root) == world_digest(ensure_synthetic(cfg)) != world_digest(ensure_synthetic(other))
+    assert {p.relative_to(root).as_posix() for p in root.rglob("*.parquet")} == set(file_digests(root))
+    assert all(file_sha256(root / rel) == sha for rel, sha in file_digests(root).items())
 
 
 def test_sizes_change_the_world_folder(cfg, tmp_path):

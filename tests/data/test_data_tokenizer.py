@@ -1,6 +1,11 @@
 """Tokenizers (tokenizers library only): BERT specials and template, word_ids, the Chinese
-character tokenizer, saved tokenizer.json reloaded offline without retraining."""
+character tokenizer, saved tokenizer.json reloaded offline without retraining, and the same bytes
+from every training process."""
 
+import hashlib
+import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +14,9 @@ from tokenizers import Tokenizer
 
 import bench.data.tokenizer as tokmod
 from bench.data import get_tokenizer, special_ids
-from bench.data.tokenizer import train_chinese_char, train_wordpiece, trained_tokenizer_path
+from bench.data.synthetic import ensure_synthetic
+from bench.data.tokenizer import train_chinese_char, train_wordpiece, trained_tokenizer_path, wordpiece_vocab
+from bench.io import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +31,49 @@ def test_transformers_is_not_needed():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+# Trains both tokenizers of the session world from scratch and prints their tokenizer.json's sha256.
+TRAIN_BOTH = """
+import hashlib, json, sys
+from bench.data.synthetic import ensure_synthetic
+from bench.data.tokenizer import get_tokenizer, trained_tokenizer_path
+cfg = {**json.loads(sys.argv[1]), "cache_dir": sys.argv[2]}
+for language in ("en", "zh"):
+    get_tokenizer(cfg, language)
+    print(hashlib.sha256(trained_tokenizer_path(cfg, language).read_bytes()).hexdigest())
+"""
+
+
+def test_trained_tokenizers_are_byte_identical_in_every_process(cfg, tmp_path):
+    """Upstream trainers give another vocabulary on every call (huggingface/tokenizers#1794); ours
+    does not, whatever the process's hash seed: the tokenizer.json files match byte for byte."""
+    for lang in ("en", "zh"):
+        get_tokenizer(cfg, lang)  # trained in this process (or an earlier test of it)
+    here = [hashlib.sha256(trained_tokenizer_path(cfg, lang).read_bytes()).hexdigest() for lang in ("en", "zh")]
+    world = ensure_synthetic(cfg)
+    for hash_seed in ("0", "1"):
+        # a cache of its own (the world copied there) so the process trains instead of loading
+        cache = tmp_path / hash_seed
+        shutil.copytree(world, cache / "synthetic" / world.name)
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", TRAIN_BOTH, json.dumps(cfg), str(cache)], cwd=REPO_ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.stdout.split() == here
+
+
+def test_wordpiece_vocab_is_fixed_by_counts_alone():
+    """Specials, characters and ## forms in code-point order, then the most frequent pair first,
+    ties broken by text; pairs under min_frequency are not merged."""
+    vocab = wordpiece_vocab({"cd": 3, "ab": 3, "ce": 1}, vocab_size=100, min_frequency=2)
+    assert list(vocab) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d", "e", "##b", "##d", "##e",
+                           "ab", "cd"]
+    assert list(vocab.values()) == list(range(len(vocab)))
+    assert list(wordpiece_vocab({"cd": 3, "ab": 3}, vocab_size=12, min_frequency=1))[-1] == "ab"  # stops at the size
+    # merges of merges: ##a+##b (7), then the tie at 5 goes to ##b+##ab ("##b" < "a"), then a+##bab, then a+##ab
+    vocab = wordpiece_vocab({"abab": 5, "aab": 2}, vocab_size=100, min_frequency=1)
+    assert list(vocab)[5:] == ["a", "b", "##a", "##b", "##ab", "##bab", "abab", "aab"]
 
 
 def test_wordpiece_has_bert_specials_and_pair_template(cfg):
