@@ -121,7 +121,7 @@ def run(n: int, keep: Path | None) -> dict[str, float]:
 
         t_glue = time.perf_counter() - t
         t = time.perf_counter()
-        code = main(["all", f"runs={tmp / 'runs'}", f"out={tmp / 'reports'}"])
+        code = main(["all", f"runs={tmp / 'runs'}", f"out={tmp / 'reports'}", "publish=false"])
         t_report = time.perf_counter() - t
         assert code == 0, f"bench-report exited {code}"
         return {"runs": n, "write_runs_s": t_make, "read_runs_s": t_read, "glue_import_s": t_glue,

@@ -114,7 +114,7 @@ def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
                                "profile": {"name": "smoke"}, "seed": 0},
                        history=[{"train/loss": 0.7}] * 40,
                        summary={"sst2/acc": 81.0 + i, "status": "finished", "profile": "smoke"})
-    assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}"]) == 0
+    assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}", "publish=false"]) == 0
     assert "| dynamic | missing | 78.7 | missing | 84.0 | 82.0 |" in (out / "roberta_masking.md").read_text()
 
     broken = runs_dir / "offline-run-20240101_000001-r1" / "run-r1.wandb"
@@ -122,7 +122,7 @@ def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
     broken.write_bytes(data[: len(data) // 2 + 3])  # cut inside a chunk, as a copy interrupted midway
     with pytest.raises(RunFileError, match=rf"{broken}: truncated at byte \d+"):
         read_runs(runs_dir)
-    assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}"]) == 0
+    assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}", "publish=false"]) == 0
     text = (out / "roberta_masking.md").read_text()
     assert "| dynamic | missing | 78.7 | missing | 84.0 | corrupt |" in text and "82.0" not in text
     assert f"corrupt: {broken.parent.name}/{broken.name}: truncated at byte" in text

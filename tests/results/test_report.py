@@ -8,60 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.results.report import SpecError, fmt_params, load_paper, load_spec, main, table_names
+from bench.results.report import SPEC_DIR, SpecError, fmt_params, load_paper, load_spec, main, table_names
+from bench.results.report.spec import NOT_TABLES
+from tests.results.report_support import T0
+from tests.results.report_support import md_table as _table
+from tests.results.report_support import write_finetune_run as _run
 from tests.support.wandb_writer import write_run_file
-
-T0 = 1.8e9  # 2027-01-15: the report's date comes from the newest run, never from the clock
-
-
-def _run(root: Path, run_id: str, *, E=768, sharing="all", task="mnli", seed=0, values=None, exit_code=0,
-         status="finished", error=None, profile="tiny", t=0, group="albert_sharing") -> None:
-    keys = {"mnli": ["mnli/acc_m"], "sst2": ["sst2/acc"], "race": ["race/acc"],
-            "squad_v1": ["squad_v1/f1", "squad_v1/exact_match"], "squad_v2": ["squad_v2/f1", "squad_v2/exact"]}[task]
-    summary = {"params/total": 480_000 if E == 768 else 410_000, "profile": profile, "git_commit": "abc1234",
-               "status": status, **dict(zip(keys, values or [50.0] * len(keys)))}
-    if error:
-        summary["error"] = error
-    config = {"experiment": group, "job_type": "finetune", "seed": seed, "task": {"name": task},
-              "model": {"name": "ALBERT-base", "embedding_size": E, "sharing": sharing}, "profile": {"name": profile}}
-    write_run_file(root / run_id / "wandb" / f"offline-run-20270101_000000-{run_id}", run_id=run_id,
-                   name=f"finetune:E={E},sharing={sharing},task={task},seed={seed}", group=group, job_type="finetune",
-                   config=config, summary=summary if exit_code is not None else None,
-                   history=[{"train/loss": 1.0}], exit_code=exit_code, start_time=T0 + t)
-
-
-@pytest.fixture
-def runs(tmp_path) -> Path:
-    root = tmp_path / "multirun"
-    # E=768 all-shared MNLI: three seeds -> median 70 and the range 60-90
-    for seed, v in enumerate([60.0, 90.0, 70.0]):
-        _run(root, f"m{seed}", seed=seed, values=[v], t=seed)
-    # E=768 all-shared SST-2: seed 0 finished; seed 1 failed after logging a (never used) 99
-    _run(root, "s0", task="sst2", values=[80.0], t=10)
-    _run(root, "s1", task="sst2", seed=1, values=[99.0], exit_code=1, status="failed", error="RuntimeError: boom", t=11)
-    # RACE: a failed run, then a finished rerun of the same seed: no flag, but the failure is listed
-    _run(root, "r0", task="race", values=[10.0], status="failed", error="ValueError: caught", t=12)
-    _run(root, "r1", task="race", values=[40.0], t=13)
-    # SQuAD v1.1 F1/EM
-    _run(root, "q0", task="squad_v1", values=[45.25, 38.0], t=14)
-    # shared-attention: SST-2 killed (no exit record), MNLI diverged
-    _run(root, "k0", sharing="attention", task="sst2", exit_code=None, t=20)
-    _run(root, "d0", sharing="attention", task="mnli", status="diverged", error="loss is nan", t=21)
-    return root
-
-
-def _table(md: str) -> tuple[list[str], dict[tuple, dict[str, str]]]:
-    lines = [line for line in md.splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in lines[0][2:-2].split(" | ")]
-    rows = {}
-    for line in lines[2:]:
-        cells = [c.strip() for c in line[2:-2].split(" | ")]
-        rows[tuple(cells[:2])] = dict(zip(header, cells))
-    return header, rows
 
 
 def _report(runs: Path, out: Path, *extra: str) -> str:
-    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={out}", *extra]) == 0
+    """bench-report on the runs, without the W&B run (test_report_publish.py publishes)."""
+    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={out}", "publish=false", *extra]) == 0
     return (out / "albert_sharing.md").read_text()
 
 
@@ -108,8 +65,8 @@ def test_rerun_is_byte_identical_across_processes(runs, tmp_path):
     _report(runs, out)
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert {"albert_sharing.md", "albert_sharing.png", "README.md"} <= set(first)
-    subprocess.run([sys.executable, "-m", "bench.results.report", "experiment=albert_sharing", f"runs={runs}", f"out={out}"],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "bench.results.report", "experiment=albert_sharing", f"runs={runs}", f"out={out}",
+                    "publish=false"], check=True, capture_output=True, timeout=120)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
 
 
@@ -129,10 +86,10 @@ def test_old_report_stays_when_runs_cannot_be_read(runs, tmp_path):
     out = tmp_path / "reports"
     _report(runs, out)
     before = (out / "albert_sharing.md").read_bytes()
-    assert main(["experiment=albert_sharing", f"runs={tmp_path / 'nowhere'}", f"out={out}"]) == 1
+    assert main(["experiment=albert_sharing", f"runs={tmp_path / 'nowhere'}", f"out={out}", "publish=false"]) == 1
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["experiment=albert_sharing", f"runs={empty}", f"out={out}"]) == 1  # no runs of the group
+    assert main(["experiment=albert_sharing", f"runs={empty}", f"out={out}", "publish=false"]) == 1  # no runs of the group
     assert (out / "albert_sharing.md").read_bytes() == before
 
 
@@ -164,10 +121,13 @@ def test_every_spec_renders_from_synthetic_runs(tmp_path):
 
     make_runs(tmp_path / "runs", n=150)
     out = tmp_path / "reports"
-    assert main(["all", f"runs={tmp_path / 'runs'}", f"out={out}"]) == 0
+    assert main(["all", f"runs={tmp_path / 'runs'}", f"out={out}", "publish=false"]) == 0
     assert sorted(p.stem for p in out.glob("*.md") if p.stem != "README") == table_names()
-    assert sorted(p.stem for p in out.glob("*.png")) == [
-        "albert_depth", "albert_embedding_size", "albert_sharing", "albert_width"]
+    specs = sorted(p.stem for p in SPEC_DIR.glob("*.yaml") if p.stem not in NOT_TABLES)  # every result table
+    assert sorted(p.stem for p in out.glob("*.png")) == specs == table_names()
+    for name in specs:  # each report links its figure, and the figure is a PNG
+        assert f"]({name}.png)" in (out / f"{name}.md").read_text()
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     nsp = (out / "roberta_nsp.md").read_text()
     assert "Published columns are empty" in nsp and "FULL-SENTENCES" in nsp
     assert "我喜欢吃[MASK][MASK]" in (out / "wwm_chinese.md").read_text()
@@ -189,7 +149,7 @@ def test_glue_score_column_uses_the_suite_convention(tmp_path):
                        config={"seed": 0, "task": {"name": task}, "model": {"name": "DistilBERT"},
                                "profile": {"name": "tiny"}},
                        summary={f"{task}/{k}": v for k, v in ms.items()} | {"status": "finished"}, start_time=T0 + i)
-    assert main(["experiment=distilbert_glue", f"runs={tmp_path / 'runs'}", f"out={tmp_path / 'out'}"]) == 0
+    assert main(["experiment=distilbert_glue", f"runs={tmp_path / 'runs'}", f"out={tmp_path / 'out'}", "publish=false"]) == 0
     md = (tmp_path / "out" / "distilbert_glue.md").read_text()
     lines = [line for line in md.splitlines() if line.startswith("| DistilBERT")]
     header = [c.strip() for c in md.splitlines()[4][2:-2].split(" | ")]
@@ -252,7 +212,7 @@ def test_all_corrupt_runs_leave_the_good_report_as_it_was(where, runs, tmp_path,
     for f in files:
         _corrupt(f, -10 if where == "tail" else 3)
     for args in (["experiment=albert_sharing"], ["all"]):
-        assert main([*args, f"runs={runs}", f"out={out}"]) == 1
+        assert main([*args, f"runs={runs}", f"out={out}", "publish=false"]) == 1
         err = capsys.readouterr().err
         assert all(str(f) in err for f in files), err
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -1,6 +1,7 @@
 """W&B runs -> one markdown table (+ figure) per paper table, measured beside published.
 
     bench-report experiment=albert_sharing [runs=multirun,outputs] [out=reports] [online=entity/project] [profile=tiny]
+                 [publish=true|false] [wandb_dir=outputs/report] [logger.mode=online ...]
     bench-report all
 
 A report is a spec, not code: `conf/report/<table>.yaml`, whose keys are documented in
@@ -10,13 +11,16 @@ only by a table with readable runs: with no runs, or only corrupt run files, it 
 and the command exits 1 naming the files.
 
 spec.py reads specs and paper CSVs, cells.py and table.py aggregate runs into a Table, render.py
-turns it into markdown, PNG and the index, cli.py parses arguments and writes the files.
+turns it into markdown and the index, figure.py into a PNG, cli.py parses arguments and writes the
+files, publish.py logs each written table as one W&B run (job type `report`: never a table's run).
 """
 
 from bench.io import PAPER_DIR
 from bench.results.report.cells import Cell, fmt_params, metric_cell
 from bench.results.report.cli import DEFAULT_RUNS, main, parse_args, write_index, write_report, write_table
-from bench.results.report.render import render_figure, render_index, render_markdown
+from bench.results.report.figure import render_figure
+from bench.results.report.publish import publish_table, report_run_id
+from bench.results.report.render import render_index, render_markdown
 from bench.results.report.spec import (
     COLUMN_KEYS,
     SPEC_DIR,
@@ -29,13 +33,14 @@ from bench.results.report.spec import (
     load_spec,
     table_names,
 )
-from bench.results.report.table import NOT_FINISHED, Table, build_table, select_runs, state_counts
+from bench.results.report.table import NOT_FINISHED, REPORT_JOB_TYPE, Table, build_table, select_runs, state_counts
 
 __all__ = [
     "COLUMN_KEYS",
     "DEFAULT_RUNS",
     "NOT_FINISHED",
     "PAPER_DIR",
+    "REPORT_JOB_TYPE",
     "SPEC_DIR",
     "SPEC_KEYS",
     "Cell",
@@ -51,9 +56,11 @@ __all__ = [
     "main",
     "metric_cell",
     "parse_args",
+    "publish_table",
     "render_figure",
     "render_index",
     "render_markdown",
+    "report_run_id",
     "select_runs",
     "state_counts",
     "table_names",

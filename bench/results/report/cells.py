@@ -16,6 +16,8 @@ class Cell:
     text: str
     value: float | None = None  # the headline number (first metric), for derived columns and figures
     flagged: bool = False
+    low: float | None = None  # the headline metric's min and max over seeds (several seeds only): error bars
+    high: float | None = None
 
 
 def as_text(v) -> str:
@@ -104,9 +106,11 @@ def metric_cell(runs: list[dict], col: dict, notes: dict) -> Cell:
     per_metric = list(zip(*(per_seed[k] for k in sorted(per_seed))))
     meds = [median(m) for m in per_metric]
     text = "/".join(fmt(m, digits) for m in meds)
+    low = high = None
     if len(per_seed) > 1:
         text += " (" + "/".join(f"{fmt(min(m), digits)}–{fmt(max(m), digits)}" for m in per_metric) + ")"
-    return Cell(text + ("*" if lost else ""), meds[0], bool(lost))
+        low, high = min(per_metric[0]), max(per_metric[0])
+    return Cell(text + ("*" if lost else ""), meds[0], bool(lost), low, high)
 
 
 def _empty_cell(runs: list[dict], done: list[dict], col: dict, notes: dict) -> Cell:

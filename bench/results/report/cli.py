@@ -3,6 +3,9 @@
 A report is only ever replaced by a table of readable runs: with no runs, runs that cannot be read
 at all, or a table whose every run file is corrupt, the existing `<table>.md` / `.png` stay byte for
 byte and the command exits 1 naming the files. Per table one console line counts its runs by state.
+Each written table is then published as its own W&B run (publish.py; `publish=false` skips it) under
+`wandb_dir=` (default `<out>/../outputs/report`: `outputs/report` beside `reports/`), with the jobs'
+logger settings and any `logger.<key>=<value>` overrides (`logger.mode=online`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from pathlib import Path
 import pandas as pd
 
 from bench.io import atomic_write_bytes, atomic_write_text
-from bench.results.report.render import render_figure, render_index, render_markdown
+from bench.results.report.figure import render_figure
+from bench.results.report.render import render_index, render_markdown
 from bench.results.report.spec import SpecError, load_spec, table_names
 from bench.results.report.table import Table, build_table, state_counts
 from bench.results.runfile import RunFileError
 from bench.results.runs import read_runs
 
 DEFAULT_RUNS = ("multirun", "outputs")
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 def write_report(spec: dict, runs: pd.DataFrame, out: Path, profile: str | None = None) -> list[Path]:
@@ -51,16 +56,25 @@ def write_index(out: Path) -> Path:
 def parse_args(argv: Sequence[str]) -> dict:
     """`key=value` arguments (Hydra-style) and the word `all`; unknown keys are errors."""
     opts: dict = {"experiment": None, "runs": None, "out": os.environ.get("BENCH_REPORTS_DIR", "reports"),
-                  "online": None, "profile": None}
+                  "online": None, "profile": None, "publish": "true", "wandb_dir": None, "logger": []}
     for arg in argv:
         if arg in ("all", "--all"):
             opts["experiment"] = "all"
             continue
         key, sep, value = arg.partition("=")
-        if not sep or key not in opts:
+        if sep and key.startswith("logger.") and key.count(".") == 1:
+            opts["logger"].append(arg)
+            continue
+        if not sep or key not in opts or key == "logger":
             raise SystemExit(f"bench-report: unknown argument {arg!r}; use experiment=<table>[,<table>] | all, "
-                             f"runs=<dir>[,<dir>], out=<dir>, online=<entity/project>, profile=<name>")
+                             f"runs=<dir>[,<dir>], out=<dir>, online=<entity/project>, profile=<name>, "
+                             f"publish=true|false, wandb_dir=<dir>, logger.<key>=<value>")
         opts[key] = value
+    if opts["publish"].lower() not in TRUE + FALSE:
+        raise SystemExit(f"bench-report: publish={opts['publish']!r}: use publish=true or publish=false")
+    opts["publish"] = opts["publish"].lower() in TRUE
+    if opts["wandb_dir"] is None:
+        opts["wandb_dir"] = str(Path(opts["out"]).parent / "outputs" / "report")
     if not opts["experiment"]:
         raise SystemExit(f"bench-report: say which table: experiment=<name> or all (tables: {', '.join(table_names())})")
     return opts
@@ -110,8 +124,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             written = write_table(table, out)
             print(f"{_name(table)}: {_count(table)} -> {', '.join(str(p) for p in written)}")
+            if opts["publish"]:
+                status = _publish(table, written, opts) or status
     print(f"wrote {write_index(out)}")
     return status
+
+
+def _publish(table: Table, written: list[Path], opts: dict) -> int:
+    """Log the written table as its W&B run; a failure is reported (exit 1), the report files stay."""
+    from bench.results.report.publish import publish_table  # lazy: W&B and Hydra only when publishing
+
+    md = next(p for p in written if p.suffix == ".md")
+    png = next((p for p in written if p.suffix == ".png"), None)
+    try:
+        print(f"{table.spec['name']}: " + publish_table(table, md.read_text(), png, Path(opts["wandb_dir"]),
+                                                         opts["logger"]))
+    except Exception as e:  # noqa: BLE001 - W&B raises many kinds (no key, no network, bad settings)
+        print(f"bench-report: {table.spec['name']}: written, but not published to W&B ({type(e).__name__}: {e}); "
+              "publish=false skips publishing", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _count(table: Table) -> str:

@@ -1,8 +1,7 @@
-"""A Table as markdown and as a PNG figure, and the reports index; text and bytes only, no files written."""
+"""A Table as markdown (its figure: figure.py), and the reports index; text only, no files written."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pandas as pd
 import yaml
 
 from bench.io import CONF_DIR, PAPER_DIR
-from bench.results.report.cells import as_number
+from bench.results.report.figure import figure_alt, figure_lines
 from bench.results.report.spec import SPEC_DIR, table_names
 from bench.results.report.table import Table
 
@@ -49,7 +48,10 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
     lines += [md_row(r) for r in table.rows]
     lines.append("")
     if figure_name:
-        lines += [f"![{spec['figure']['y']} vs {spec['figure']['x']}]({figure_name})", ""]
+        lines += [f"![{figure_alt(table)}]({figure_name})", "",
+                  "Figure: each measured value (the median over seeds; error bars: min–max over seeds when there "
+                  "is more than one) beside the published one where the paper gives it "
+                  + ("(dashed)." if figure_lines(table) else "(hatched)."), ""]
     if spec.get("example"):
         lines += _example(spec)
     lines.append("\n\n".join(["**Notes.** " + table.notes[0], *table.notes[1:]]))
@@ -64,55 +66,6 @@ def _example(spec: dict) -> list[str]:
            md_row(df.columns), md_row(["---"] * len(df.columns))]
     out += [md_row(r) for r in df.itertuples(index=False)]
     return out + [""]
-
-
-def render_figure(table: Table) -> bytes | None:
-    """The spec's figure (measured solid, paper dashed) as PNG bytes that are the same on every run."""
-    fig_spec = table.spec.get("figure")
-    if not fig_spec:
-        return None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    xi = table.labels.index(fig_spec["x"])
-    si = table.labels.index(fig_spec["series"]) if fig_spec.get("series") else None
-    y = fig_spec["y"]
-    series: dict[str, list[tuple]] = {}
-    for lab in table.values:
-        series.setdefault(lab[si] if si is not None else "", []).append(lab)
-    xs_all = list(dict.fromkeys(lab[xi] for lab in table.values))
-    numeric = all(as_number(x) is not None for x in xs_all)
-    pos = {x: (float(x) if numeric else i) for i, x in enumerate(xs_all)}
-
-    fig = Figure(figsize=(6, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    colors = ["C0", "C1", "C2", "C3", "C4", "C5"]
-    plotted = False
-    for k, (name, labs) in enumerate(series.items()):
-        labs = sorted(labs, key=lambda lab: pos[lab[xi]])
-        for source, style in (("measured", "-o"), ("paper", "--x")):
-            vals = table.values if source == "measured" else table.paper_values
-            pts = [(pos[lab[xi]], vals[lab].get(y)) for lab in labs if vals[lab].get(y) is not None]
-            if pts:
-                plotted = True
-                label = f"{source}" + (f", {fig_spec['series']}={name}" if si is not None else "")
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colors[k % len(colors)], label=label)
-    if not plotted:
-        return None
-    if numeric and fig_spec.get("logx"):
-        ax.set_xscale("log", base=2)
-    ax.set_xticks([pos[x] for x in xs_all], labels=xs_all)
-    ax.minorticks_off()
-    ax.set_xlabel(fig_spec["x"])
-    ax.set_ylabel(y)
-    ax.set_title(f"{table.spec['title']} — {table.profile} profile", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
 
 
 def render_index(out: Path) -> str:

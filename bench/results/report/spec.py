@@ -16,6 +16,7 @@ SPEC_DIR = CONF_DIR / "report"
 NOT_TABLES = {"parameters"}  # specs of other writers (bench-census)
 SPEC_KEYS = {"title", "source", "description", "paper", "paper_note", "runs", "rows", "expect", "paper_only",
              "paper_info", "columns", "caption", "figure", "example"}
+FIGURE_KEYS = {"x", "y", "series", "logx"}
 COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "ratio_of", "to_row", "task", "job_type", "where", "combine",
                "digits", "paper", "paper_unit", "note"}
 
@@ -71,10 +72,13 @@ def load_spec(name: str, spec_dir: Path = SPEC_DIR) -> dict:
     fig = spec.get("figure")
     labels = [r["label"] for r in spec["rows"]]
     if fig:
+        if unknown := set(fig) - FIGURE_KEYS:
+            raise SpecError(f"{where}: figure: unknown key(s) {sorted(unknown)} (known: {sorted(FIGURE_KEYS)})")
         if fig.get("x") not in labels or (fig.get("series") and fig["series"] not in labels):
             raise SpecError(f"{where}: figure x/series must be row labels ({labels})")
-        if fig.get("y") not in names:
-            raise SpecError(f"{where}: figure y {fig.get('y')!r} is not a column")
+        fig["y"] = as_list(fig.get("y"))  # empty: every column but the parameter counts (figure.py)
+        if any(y not in names for y in fig["y"]):
+            raise SpecError(f"{where}: figure y {fig['y']!r}: each y must be a column ({sorted(names)})")
     return spec
 
 

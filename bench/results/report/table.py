@@ -14,6 +14,8 @@ from bench.results.report.spec import as_list, label_tuple, load_paper
 
 # every state but finished, in the order counts are printed; `interrupted`: stopped by a signal, resumable
 NOT_FINISHED = ("failed", "interrupted", "crashed", "diverged", "corrupt", "running")
+# bench-report's own W&B runs (they hold a regenerated table, in the experiment's group): never a table's run
+REPORT_JOB_TYPE = "report"
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Table:
     paper_values: dict[tuple, dict[str, float | None]]
     notes: list[str] = field(default_factory=list)
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # the table's runs (at its profile)
+    ranges: dict[tuple, dict[str, tuple[float, float]]] = field(default_factory=dict)  # min-max over seeds
 
     @property
     def unreadable(self) -> bool:
@@ -68,10 +71,13 @@ def _where(frame: pd.DataFrame, where: Mapping) -> pd.Series:
 
 
 def select_runs(spec: dict, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the table's runs, runs whose group could not be read: they may belong to any table)."""
+    """(the table's runs, runs whose group could not be read: they may belong to any table).
+
+    bench-report's own runs (job type `report`) are never a table's run, whatever the spec selects."""
     if runs.empty:
         return runs, runs
     r = spec["runs"]
+    runs = runs[runs["job_type"] != REPORT_JOB_TYPE]
     unknown = runs[runs["group"].isna()]
     mine = runs[runs["group"] == r["group"]]
     if r["job_type"]:
@@ -156,7 +162,7 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
     header = labels + [f"{c} (paper)" for c in info]
     for col in spec["columns"]:
         header += [col["name"]] + ([f"{col['name']} (paper)"] if shown[col["name"]] else [])
-    rows, values, paper_values, missing_cells = [], {}, {}, []
+    rows, values, paper_values, ranges, missing_cells = [], {}, {}, {}, []
     measured = sum(c["kind"] not in ("mean_of", "ratio_of") for c in spec["columns"])
     for lab, row in grid:
         prow = paper_rows.get(lab)
@@ -166,12 +172,13 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
             line += [row.cells[name].text] + ([row.paper.get(name, "")] if shown[name] else [])
         rows.append(line)
         values[lab] = {name: cell.value for name, cell in row.cells.items()}
+        ranges[lab] = {name: (c.low, c.high) for name, c in row.cells.items() if c.low is not None and c.high is not None}
         paper_values[lab] = row.paper_values
         if row.missing:
             which = "every column" if len(row.missing) == measured else ", ".join(row.missing)
             missing_cells.append(f"{_label_text(labels, lab)} ({which})")
 
-    table = Table(spec, profile, labels, info, header, rows, values, paper_values, runs=mine)
+    table = Table(spec, profile, labels, info, header, rows, values, paper_values, runs=mine, ranges=ranges)
     table.notes = _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes, profile, labels)
     return table
 
