@@ -77,14 +77,3 @@ def evaluated_weights(monkeypatch) -> list[dict]:
 
     monkeypatch.setattr(job, "evaluate", evaluate)
     return seen
-
-
-def small_data_cfg(cache_dir, sizes: dict, **changes) -> dict:
-    """The default `data` config as a plain dict, with its own cache dir and split sizes."""
-    from omegaconf import OmegaConf
-
-    from bench.config.compose import compose_config
-
-    cfg = OmegaConf.to_container(compose_config([]).data, resolve=True)
-    cfg.update({"cache_dir": str(cache_dir), "sizes": sizes, **changes})
-    return cfg

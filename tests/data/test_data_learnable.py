@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import small_data_cfg
 
 from bench.data import build_features, get_tokenizer, load_task, load_task_spec, make_dataloader, special_ids
 from bench.data.features import encode_split
 from lightning_modules.encoder import Encoder, EncoderConfig
+from tests.support.world import small_data_cfg
 
 SIZES = {"train": 100, "eval": 400, "test": 10, "corpus": {"en": 600, "zh": 20},
          "overrides": {t: {"train": 3000} for t in ("sst2", "mnli", "squad_v1")}}

@@ -10,7 +10,6 @@ import jieba
 import pandas as pd
 import pytest
 import yaml
-from conftest import small_data_cfg
 
 import bench.data.specs as specs
 from bench.config.compose import compose_config
@@ -27,7 +26,7 @@ from bench.data.synthetic import (
     world_digest,
 )
 from bench.data.world import build_world
-from tests.support.world import SIZES
+from tests.support.world import SIZES, small_data_cfg
 
 
 @pytest.fixture(scope="module")

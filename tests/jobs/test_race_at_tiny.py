@@ -10,7 +10,6 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from conftest import small_data_cfg
 
 from bench.benchmarks.mc_probe import main as probe_main
 from bench.benchmarks.mc_probe import probe_batch
@@ -21,6 +20,7 @@ from bench.data import build_features, get_tokenizer, load_task, load_task_spec,
 from bench.jobs.finetune import predict
 from lightning_modules.finetune import FineTuneModule
 from lightning_modules.metrics import multiple_choice_accuracy
+from tests.support.world import small_data_cfg
 
 
 def test_scores_are_the_best_window_of_inverse_counts():

@@ -409,27 +409,25 @@ def _bert_checkpoint(transformers, path: Path, vocab_size: int, model_class: str
 
 # BertForPreTraining brings the pooler NSP trained, which the head reads; BertForMaskedLM has none
 @pytest.mark.parametrize("model_class, head_input", [("BertForMaskedLM", "cls"), ("BertForPreTraining", "pooler")])
-def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, evaluated_weights,
-                                                       model_class, head_input):
-    """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's) and
-    fine-tunes from its weights (lr 0 here, so the evaluated encoder must equal the import)."""
+def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, model_class, head_input):
+    """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's), its prepared
+    module holds the imported encoder weights, and the job fine-tunes and scores it."""
     import bench.jobs.finetune as job
     from bench.config.compose import compose_config
 
     ckpt = _bert_checkpoint(transformers, tmp_path / "bert", 1200, model_class)  # >= the smoke tokenizer's vocab
-    cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", "profile.finetune.lr=0.0",
-                          f"+job_dir={tmp_path / 'job'}"])
-    summary = job.finetune(cfg, None)
+    cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", f"+job_dir={tmp_path / 'job'}"])
     imported = load_hf_checkpoint(ckpt)
+    prepared = job.prepare(cfg).module.state_dict()
+    seen = {k.removeprefix("encoder."): v for k, v in prepared.items() if k.startswith("encoder.")}
+    reference = imported.encoder.state_dict()
+    assert seen.keys() == reference.keys()
+    assert all(torch.equal(seen[k], reference[k]) for k in reference)
+    summary = job.finetune(cfg, None)
     assert summary["init"] == f"hf:{ckpt}"
     assert summary["head_input"] == head_input
     assert summary["params/total"] == count_parameters(imported.encoder)["total"]
     assert "sst2/acc" in summary
-    (state,) = evaluated_weights
-    seen = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    reference = imported.encoder.state_dict()
-    assert seen.keys() == reference.keys()
-    assert all(torch.equal(seen[k], reference[k]) for k in reference)
 
 
 def test_finetune_job_refuses_a_checkpoint_vocabulary_smaller_than_the_tokenizer(transformers, tmp_path, cache):
