@@ -1,0 +1,67 @@
+"""Finished jobs are not run again: a job's dir keeps `finished.json` (its summary, W&B run id and
+dir, the fingerprint of its config and the content identity of its data), and a later run of the
+same job with the same fingerprint on the same data is skipped (`rerun=true` forces it).
+
+The fingerprint is the sha256 of the job's resolved config without what does not change its
+result: where things are written (`paths`, `logger`, `hydra`, `job_dir`, `data.cache_dir`),
+observers (`callbacks`), how often a resume checkpoint is written (`profile.*_checkpoint`) and
+`rerun` itself. The data is compared by content (`tracking.data_identity`: the sha256 of the
+tokenizer.json and of the data files), so a rebuilt world or tokenizer with other bytes runs the
+job again. The code version is not in it: a commit that changes results needs `rerun=true` (the
+summary records `git_commit`, so the report can tell).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.io import atomic_write_text
+
+FINISHED_FILE = "finished.json"
+# Top-level keys, and (section, key) pairs, that do not change what a job computes.
+NOT_IN_FINGERPRINT = ("paths", "logger", "hydra", "callbacks", "job_dir", "rerun")
+NESTED_NOT_IN_FINGERPRINT = (("data", "cache_dir"), ("profile", "finetune_checkpoint"),
+                             ("profile", "pretrain_checkpoint"))
+
+
+def job_fingerprint(cfg: DictConfig) -> str:
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in NOT_IN_FINGERPRINT:
+        plain.pop(key, None)
+    for section, key in NESTED_NOT_IN_FINGERPRINT:
+        if isinstance(plain.get(section), dict):
+            plain[section].pop(key, None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def read_finished(job_dir: Path) -> dict | None:
+    """{"fingerprint", "data", "run_id", "run_dir", "summary"} of the job that finished in `job_dir`, or None."""
+    path = Path(job_dir) / FINISHED_FILE
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return done if isinstance(done, dict) and {"fingerprint", "summary"} <= set(done) else None
+
+
+def write_finished(job_dir: Path, fingerprint: str, data: dict | None, summary: dict, run) -> None:
+    done = {"fingerprint": fingerprint, "data": data, "run_id": run.id, "run_dir": str(Path(run.dir).parent),
+            "summary": summary}
+    atomic_write_text(Path(job_dir) / FINISHED_FILE, json.dumps(done, indent=1, default=str))
+
+
+def headline(cfg: DictConfig, summary: dict) -> str:
+    """The one result a line about the job shows: the task's headline metric for a fine-tuning."""
+    keys = []
+    task = cfg.get("task")
+    if cfg.get("job_type") == "finetune" and task is not None and task.get("headline"):
+        keys.append(f"{task.name}/{task.headline}")
+    keys += ["pretrain/val_ppl", "distill/val_ppl", "speed/median_ms"]
+    for key in keys:
+        if key in summary:
+            return f"{key}={summary[key]}"
+    return f"status={summary.get('status')}"
