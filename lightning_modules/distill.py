@@ -24,7 +24,13 @@ import torch.nn.functional as F
 
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead
 from lightning_modules.inputs import IGNORE_INDEX
-from lightning_modules.pretrain import ObjectiveConfig, adamw_with_warmup, mlm_loss, total_training_steps
+from lightning_modules.pretrain import (
+    ObjectiveConfig,
+    adamw_with_warmup,
+    mlm_loss,
+    refuse_foreign_checkpoint,
+    total_training_steps,
+)
 
 
 @dataclass
@@ -223,6 +229,9 @@ class DistillModule(L.LightningModule):
     def configure_optimizers(self):
         params = [(n, p) for n, p in self.named_parameters() if n.startswith(("encoder.", "mlm_head."))]
         return adamw_with_warmup(params, self.objective, total_training_steps(self, self.objective))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        refuse_foreign_checkpoint(self, checkpoint)
 
 
 __all__ = ["DistillConfig", "DistillModule", "student_config", "default_teacher_layers", "init_student_from_teacher"]

@@ -20,13 +20,14 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torchmetrics import MeanMetric
 
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead, SentencePairHead
 from lightning_modules.inputs import IGNORE_INDEX, INPUT_FORMATS, MASKING_MODES, SENTENCE_TASKS
 from lightning_modules.optim import adamw_with_linear_schedule, warmup_linear_decay
+from lightning_modules.resume import LAST_CKPT, ResumeCheckpoint
 
 SCALE_KEYS = (
     "batch_size",
@@ -260,6 +261,21 @@ class PretrainModule(L.LightningModule):
     def configure_optimizers(self):
         return adamw_with_warmup(self.named_parameters(), self.objective, total_training_steps(self, self.objective))
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        refuse_foreign_checkpoint(self, checkpoint)
+
+
+def refuse_foreign_checkpoint(module: L.LightningModule, checkpoint: Mapping[str, Any]) -> None:
+    """A resume checkpoint written by another pretraining (other model or recipe) is refused by
+    name, before its weights are loaded (same-shaped weights would load without a word)."""
+    if checkpoint.get("hyper_parameters") != dict(module.hparams):
+        trainer = module._trainer
+        path = Path(trainer.ckpt_path) if trainer is not None and trainer.ckpt_path else None
+        raise ValueError(
+            f"{path or 'the resume checkpoint'} was written by another pretraining (its hyperparameters are "
+            f"not this module's){f': delete {path.parent} to start this pretraining over' if path else ''}"
+        )
+
 
 # --- fitting (used as the checkpoint store's train_fn) --------------------------------------------
 
@@ -268,19 +284,18 @@ def pretraining_trainer(
     work_dir: str | Path,
     objective: ObjectiveConfig,
     *,
-    checkpoint_every_n_steps: int = 100,
+    checkpoint_every_n_steps: int | None = 100,
+    checkpoint_every_minutes: float | None = 30.0,
     callbacks: Sequence[Callback] = (),
     **trainer_kwargs: Any,
 ) -> L.Trainer:
-    """A Trainer that writes `last.ckpt` into work_dir every n optimizer steps, so that an
-    interrupted pretraining can resume (`trainer.fit(..., ckpt_path=work_dir / "last.ckpt")`).
+    """A Trainer that writes `work_dir/last.ckpt` (ResumeCheckpoint), so that an interrupted
+    pretraining resumes (`fit_pretraining(..., resume_from=work_dir / "last.ckpt")`).
 
     Steps, accumulation and epochs come from the objective; anything else (accelerator, logger,
     precision, strategy) is passed through.
     """
-    checkpoint = ModelCheckpoint(
-        dirpath=str(work_dir), save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every_n_steps
-    )
+    checkpoint = ResumeCheckpoint(Path(work_dir) / LAST_CKPT, checkpoint_every_n_steps, checkpoint_every_minutes)
     kwargs: dict[str, Any] = {
         "max_steps": objective.max_steps or -1,
         "max_epochs": objective.max_epochs if objective.max_epochs else (None if objective.max_steps else 1),
@@ -300,8 +315,9 @@ def fit_pretraining(
     val_loader: Any = None,
     resume_from: str | Path | None = None,
 ) -> L.LightningModule:
-    """Fit (or resume from `resume_from`, a Lightning checkpoint) and return the module."""
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None)
+    """Fit (or resume from `resume_from`, a Lightning checkpoint, loaded with weights_only=True)."""
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True)
     return module
 
 
@@ -313,4 +329,5 @@ __all__ = [
     "mlm_loss",
     "pretraining_trainer",
     "fit_pretraining",
+    "refuse_foreign_checkpoint",
 ]

@@ -30,7 +30,7 @@ def one_job(tmp: str) -> dict[str, float]:
     t0 = time.perf_counter()
     cfg = compose_config(["profile=smoke", "task=sst2"])
     with open_dict(cfg):
-        cfg.logger.dir, cfg.logger.mode, cfg.paths.cache = tmp, "offline", tmp
+        cfg.logger.dir, cfg.logger.mode, cfg.paths.cache, cfg.rerun = tmp, "offline", tmp, True
     t1 = time.perf_counter()
     timings: dict[str, float] = {}
 

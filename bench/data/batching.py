@@ -12,12 +12,17 @@ predictions line up with the dataset's example_id / offset_mapping columns.
 Batches hold input_ids, attention_mask, token_type_ids and labels / start_positions /
 end_positions, shaped [B, T] or [B, C, T] for multiple choice. Non-tensor columns (example_id,
 offset_mapping) stay on the dataset. Under DDP each rank takes every world_size-th batch.
+
+The loader is resumable: Lightning (>= 2.3) keeps its `state_dict` (the epoch whose order is being
+served and how many of its batches were served) in every checkpoint and hands it back on resume,
+so a fit resumed mid-epoch goes on with exactly the batches an uninterrupted one would see.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +62,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.group_by_length, self.mega_batch_mult, self.drop_last = group_by_length, mega_batch_mult, drop_last
         self.epoch = 0
+        self.skip = 0  # batches of the next pass already served (a resumed epoch)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning (or by hand) so each epoch gets a new order."""
@@ -87,7 +93,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self):
-        return iter(self._batches())
+        batches = self._batches()
+        skip, self.skip = self.skip, 0
+        return iter(batches[skip:])
 
     def __len__(self) -> int:
         return len(self._batches())
@@ -119,16 +127,51 @@ def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return out
 
 
+class ResumableLoader(DataLoader):
+    """A DataLoader over a LengthGroupedBatchSampler whose position is a state dict of plain ints
+    ({"epoch", "served"}: the epoch's order is the sampler's, from (seed, epoch) alone), counted
+    where Lightning takes the batches. After `load_state_dict` the next pass serves the rest of
+    that epoch, or the next epoch when it had been served whole. `len()` stays a whole epoch:
+    Lightning counts a resumed epoch's batches from where it was.
+    """
+
+    _served = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        # A generator: the order is drawn at the first batch, after Lightning's epoch hooks.
+        sampler: LengthGroupedBatchSampler = self.batch_sampler
+        self._served = sampler.skip
+        # A pass draws a worker base seed from the global RNG, which must not move: a resumed fit starts a
+        # pass where the uninterrupted one did not, and dropout would then differ. (Not a generator of the
+        # loader's own: ddp_spawn pickles the loader, and a generator's state fails to go through shared memory.)
+        with torch.random.fork_rng(devices=[]):
+            batches = super().__iter__()
+        for batch in batches:
+            self._served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(self.batch_sampler.epoch), "served": int(self._served)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler: LengthGroupedBatchSampler = self.batch_sampler
+        epoch, served = int(state["epoch"]), int(state["served"])
+        if served >= len(sampler):  # saved after an epoch's last batch: the next pass is the next epoch
+            epoch, served = epoch + 1, 0
+        sampler.set_epoch(epoch)
+        sampler.skip = served
+
+
 def make_dataloader(dataset, batch_size: int, shuffle: bool, seed: int, pad_id: int, group_by_length: bool = True,
-                    num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+                    num_workers: int = 0, drop_last: bool = False) -> ResumableLoader:
     """A DataLoader of padded tensor batches over a features Dataset (see module docstring)."""
     columns = [c for c in TENSOR_COLUMNS if c in dataset.column_names]
     if "input_ids" not in columns:
         raise KeyError(f"dataset has no input_ids column (columns: {', '.join(dataset.column_names)})")
     sampler = LengthGroupedBatchSampler(feature_lengths(dataset), batch_size, shuffle, seed, group_by_length,
                                         drop_last=drop_last)
-    return DataLoader(dataset.select_columns(columns), batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id),
-                      num_workers=num_workers)
+    return ResumableLoader(dataset.select_columns(columns), batch_sampler=sampler,
+                           collate_fn=partial(collate, pad_id=pad_id), num_workers=num_workers)
 
 
 def padding_ratio(loader: DataLoader) -> float:

@@ -15,7 +15,8 @@ from bench.config.schema import SettingError
 from bench.data.specs import load_task_spec
 from bench.jobs.early_stopping import early_stopping_plan
 from bench.jobs.finetune.hparams import finetune_hparams
-from bench.jobs.pretrain import objective_config
+from bench.jobs.finetune.restart import checkpoint_cadence
+from bench.jobs.pretrain import objective_config, pretrain_checkpoint_cadence
 
 NEEDS_TASK = ("finetune", "speed")
 
@@ -29,6 +30,7 @@ def check_job_config(cfg: DictConfig) -> None:
                            "profile.model.* replacing every key but the experiment's axis)") from None
     if str(cfg.objective.name) != "none" or job_type in ("pretrain", "distill"):
         objective_config(cfg)
+        pretrain_checkpoint_cadence(cfg)
     if cfg.objective.get("distillation"):
         student = effective_encoder_config(cfg)
         teacher = effective_encoder_config(teacher_config(cfg), vocab_size=student.vocab_size)
@@ -41,6 +43,7 @@ def check_job_config(cfg: DictConfig) -> None:
     if job_type == "finetune":
         finetune_hparams(cfg)
         early_stopping_plan(cfg, cfg.task)
+        checkpoint_cadence(cfg)
     if job_type == "speed":
         from bench.jobs.speed.settings import SpeedSettings
 

@@ -2,8 +2,12 @@
 
 A fine-tuning cell whose objective is not `none` asks `pretrained_encoder(cfg, arch)` for its
 encoder: the store key is the hash of (architecture, resolved recipe, data, seed), so a sweep
-over tasks pretrains each variant once, under a file lock, and an interrupted pretraining resumes
-from its `last.ckpt`. `job_type=pretrain` / `distill` run the same thing as a job of its own.
+over tasks pretrains each variant once, under a file lock. The fit writes `work/<key>/last.ckpt`
+every `profile.pretrain_checkpoint` steps or minutes, on SIGTERM and at the end; an interrupted
+pretraining (exception, signal, kill) resumes from it exactly: the same encoder, bit for bit on
+CPU, as an uninterrupted run (the checkpoint holds the loader's position, the masking and global
+RNGs, optimizer and scheduler). `pretrain/val_*` come from documents held out before any static
+copy is made. `job_type=pretrain` / `distill` run the same thing as a job of its own.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from bench.config.architecture import effective_encoder_config
-from bench.config.compose import compose_config, plain
+from bench.config.architecture import effective_encoder_config, student_mismatch, teacher_config
+from bench.config.compose import plain
+from bench.config.schema import SettingError
 from bench.data import get_tokenizer, load_corpus
+from bench.data.identity import data_fingerprint, tokenizer_info, tokenizer_source
 from bench.data.pretraining import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
 from bench.store.checkpoints import CheckpointStore, load_state_dict
-from lightning_modules.distill import DistillModule, student_config
+from lightning_modules.distill import DistillModule
 from lightning_modules.encoder import EncoderConfig, count_config_parameters
-from lightning_modules.pretrain import ObjectiveConfig, PretrainModule, pretraining_trainer
+from lightning_modules.pretrain import ObjectiveConfig, PretrainModule, fit_pretraining, pretraining_trainer
 
 METRICS_FILE = "metrics.json"
 # Row modifiers of the RoBERTa data/steps table: not part of a recipe, part of its store key.
@@ -43,9 +49,9 @@ def objective_config(cfg: DictConfig) -> tuple[ObjectiveConfig, dict]:
 
 
 def _data_key(cfg: DictConfig, language: str, corpus_scale: int) -> dict:
-    d = OmegaConf.to_container(cfg.data, resolve=True)
-    d.pop("cache_dir", None)
-    return {"data": d, "language": language, "corpus_scale": corpus_scale}
+    """Content, not settings: the tokenizer.json's sha256 and the corpus files' (a scaled corpus: the
+    base corpus and the scale, so that a lookup need not write the larger world)."""
+    return {"data": data_fingerprint(cfg.data, language), "language": language, "corpus_scale": corpus_scale}
 
 
 def _documents(cfg: DictConfig, language: str, corpus_scale: int) -> list[list[str]]:
@@ -61,24 +67,40 @@ def _trainer_kwargs(cfg: DictConfig) -> dict:
     return {**t, "logger": False}
 
 
+CADENCE_DEFAULTS = {"every_n_steps": 100, "every_minutes": 30}  # a profile without profile.pretrain_checkpoint
+
+
+def pretrain_checkpoint_cadence(cfg: DictConfig) -> dict:
+    """`profile.pretrain_checkpoint`: how often the store pretraining writes its resume checkpoint
+    (every_n_steps, every_minutes: positive numbers, or null for no such rule); not in the store key."""
+    node = plain(cfg.profile.get("pretrain_checkpoint"))
+    out = {}
+    for key, kind in (("every_n_steps", int), ("every_minutes", (int, float))):
+        value = node.get(key, CADENCE_DEFAULTS[key])
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
+            raise SettingError(f"profile.pretrain_checkpoint.{key}", f"must be a positive number or null, got {value!r}")
+        out[f"checkpoint_{key}"] = value
+    return out
+
+
 def _fit(cfg: DictConfig, obj: ObjectiveConfig, arch: EncoderConfig, module_fn, work_dir: Path,
          resume: Path | None, corpus_scale: int) -> L.LightningModule:
-    """Pretraining data for the recipe, then a resumable Lightning fit; metrics land in work_dir."""
+    """Pretraining data for the recipe, then a resumable Lightning fit; metrics land in work_dir.
+
+    Resumed from `resume`, the fit continues exactly where it stopped: the checkpoint holds the
+    train loader's position and masking RNG and the global RNGs (ResumeCheckpoint)."""
     L.seed_everything(cfg.seed, workers=True)
     tokenizer = get_tokenizer(cfg.data, obj.language)
     special = SpecialIds.from_tokenizer(tokenizer)
     docs = tokenize_documents(_documents(cfg, obj.language, corpus_scale), tokenizer, obj.language)
-    dataset, collator = build_for_objective(obj, docs, special, arch.vocab_size, seed=int(cfg.seed))
-    n_val = max(1, len(dataset) // 20)  # held-out sequences: the perplexity column
-    train_set, val_set = torch.utils.data.random_split(
-        dataset, [len(dataset) - n_val, n_val], generator=torch.Generator().manual_seed(int(cfg.seed)))
+    data = build_for_objective(obj, docs, special, arch.vocab_size, seed=int(cfg.seed))  # held-out documents
     module = module_fn()
-    trainer = pretraining_trainer(work_dir, obj, **_trainer_kwargs(cfg), num_sanity_val_steps=0)
-    trainer.fit(module,
-                pretraining_dataloader(train_set, collator, obj.micro_batch_size, seed=int(cfg.seed)),
-                ckpt_path=str(resume) if resume else None)
+    trainer = pretraining_trainer(work_dir, obj, **pretrain_checkpoint_cadence(cfg), **_trainer_kwargs(cfg),
+                                  num_sanity_val_steps=0)
+    fit_pretraining(module, trainer, pretraining_dataloader(data.train, data.collator, obj.micro_batch_size,
+                                                            seed=int(cfg.seed)), resume_from=resume)
     metrics = _logged(trainer)  # the last training step's values
-    val_loader = pretraining_dataloader(val_set, collator, obj.micro_batch_size, shuffle=False)
+    val_loader = pretraining_dataloader(data.val, data.val_collator, obj.micro_batch_size, shuffle=False)
     trainer.validate(module, val_loader, verbose=False)  # held-out MLM perplexity of the final weights
     metrics.update(_logged(trainer))
     (work_dir / METRICS_FILE).write_text(json.dumps(metrics, sort_keys=True))
@@ -110,9 +132,9 @@ def store_entry(cfg: DictConfig, arch: EncoderConfig) -> Path:
     if obj.distillation is not None:
         teacher_arch, teacher_state = _teacher(cfg, obj, arch)
         key["teacher"] = teacher_arch.to_dict()
-        if student_config(teacher_arch).to_dict() != arch.to_dict():
-            raise ValueError(f"objective {obj.name}: the student {arch} is not the teacher "
-                             f"{obj.distillation['teacher_model']} with every other layer")
+        why = student_mismatch(arch, teacher_arch)
+        if why:
+            raise ValueError(f"objective {obj.name}: {why} ({obj.distillation['teacher_model']} at half depth)")
 
         def train(work_dir: Path, resume: Path | None):
             module = _fit(cfg, obj, teacher_arch,
@@ -127,11 +149,7 @@ def store_entry(cfg: DictConfig, arch: EncoderConfig) -> Path:
 
 def _teacher(cfg: DictConfig, obj: ObjectiveConfig, student_arch: EncoderConfig):
     """The teacher's architecture (its model config at this profile) and its pretrained state."""
-    d = obj.distillation
-    teacher_cfg = compose_config([f"model={d['teacher_model']}", f"objective={d['teacher_objective']}",
-                                  f"profile={cfg.profile.name}", f"seed={cfg.seed}"])
-    with open_dict(teacher_cfg):
-        teacher_cfg.data, teacher_cfg.paths, teacher_cfg.trainer = cfg.data, cfg.paths, cfg.trainer
+    teacher_cfg = teacher_config(cfg)
     arch = effective_encoder_config(teacher_cfg, vocab_size=student_arch.vocab_size)
     return arch, load_state_dict(store_entry(teacher_cfg, arch))  # encoder.* and mlm_head.*
 
@@ -142,7 +160,8 @@ def pretrain(cfg: DictConfig, run) -> dict:
     tokenizer = get_tokenizer(cfg.data, obj.language)
     arch = effective_encoder_config(cfg, vocab_size=tokenizer.get_vocab_size())
     state, metrics = pretrained_encoder(cfg, arch)
-    return {**metrics, **{f"params/{k}": v for k, v in _counts(arch).items()}}
+    info = tokenizer_info(tokenizer, tokenizer_source(cfg.data, obj.language))
+    return {**metrics, **{f"params/{k}": v for k, v in _counts(arch).items()}, **info}
 
 
 distill = pretrain

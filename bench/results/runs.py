@@ -2,7 +2,8 @@
 
 What a row says (`read_runs`):
 - `state`: "finished"; "failed" (exit code != 0, or the job caught its own error and logged
-  `status=failed`); "diverged" (`status=diverged`); "crashed" (no exit record: the process was
+  `status=failed`); "diverged" (`status=diverged`); "interrupted" (`status=interrupted`: a stop
+  signal ended it, its resume state is kept, the same command resumes it); "crashed" (no exit record: the process was
   killed; the writer only flushes whole 32 KiB blocks, so a short killed run may hold nothing but
   the header, and its config is then recovered from `logs/debug.log`); "corrupt" (only with
   `errors="mark"`: the file is damaged; `read_error` names it). Online runs keep W&B's states,
@@ -98,6 +99,8 @@ def _merge_history(files: list[RunFile]) -> list[tuple[int, dict[str, str]]]:
 def _state(exit_code: int | None, status) -> str:
     if exit_code is None:
         return "crashed"
+    if status == "interrupted":  # exit code 128 + the signal, never a failure
+        return "interrupted"
     if exit_code != 0:
         return "failed"
     if isinstance(status, str) and status in ("failed", "diverged"):
@@ -202,6 +205,8 @@ def read_online(path: str, filters: Mapping | None = None, *, history: bool = Fa
         state = _ONLINE_STATES.get(run.state, run.state)
         if state == "finished" and summary.get("status") in ("failed", "diverged"):
             state = summary["status"]
+        if summary.get("status") == "interrupted" and state in ("failed", "crashed"):
+            state = "interrupted"
         created = pd.Timestamp(run.created_at) if getattr(run, "created_at", None) else None
         if created is not None and created.tzinfo is None:  # the API gives UTC without an offset
             created = created.tz_localize("UTC")

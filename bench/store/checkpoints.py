@@ -5,7 +5,10 @@ parts that produced it), where `key` hashes (model config, objective config, dat
 `get_or_train` returns that directory, or trains it first under a file lock, so that parallel
 jobs of a sweep (joblib, SLURM array) pretrain each variant exactly once; the others wait and
 then load it. Training runs in `<root>/work/<key>/`: a Lightning `last.ckpt` left there by an
-interrupted run is handed back to `train_fn`, which resumes from it.
+interrupted run (an exception, SIGTERM, Ctrl-C: nothing is deleted then) is handed back to
+`train_fn`, which resumes from it. That file is first loaded the safe way (`weights_only=True`):
+a damaged or foreign one stops the job with an error naming it and saying how to start over
+(delete the work dir); it is never moved aside or deleted, so no finished steps go silently.
 
 The root is `BENCH_STORE_DIR` if set, else `.cache/store` under the working directory.
 """
@@ -19,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +113,38 @@ def load_state_dict(path: str | Path, prefix: str | None = None) -> dict[str, to
     return state
 
 
+class ResumeCheckpointError(ValueError):
+    """A resume checkpoint that cannot be loaded safely, or is not a Lightning checkpoint."""
+
+
+def _load_error(err: BaseException) -> str:
+    text = str(err)
+    for line in text.splitlines():  # torch's weights-only refusal: the line naming what it refused
+        if "WeightsUnpickler error" in line:
+            return f"it holds objects a safe load refuses ({line.split(' was not an allowed global')[0].strip()})"
+    return f"it is damaged ({type(err).__name__}: {text.split('. ')[0].strip()})"
+
+
+def read_resume_checkpoint(path: str | Path, recover: str) -> dict[str, Any]:
+    """A Lightning resume checkpoint (the store's or a fine-tuning job's `last.ckpt`) read with
+    `torch.load(weights_only=True)`: no code in it runs, tensors are mapped, not read. Anything else is
+    a ResumeCheckpointError naming the file, why, and `recover` (what to do); nothing is moved or
+    deleted, since the file may hold hours of training."""
+    path = Path(path)
+    if not zipfile.is_zipfile(path):  # torch.save's format: a zip archive, its index at the end
+        raise ResumeCheckpointError(
+            f"{path}: cannot resume from this checkpoint: it is not a torch checkpoint (empty, truncated or "
+            f"another format); {recover}"
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise ResumeCheckpointError(f"{path}: cannot resume from this checkpoint: {_load_error(err)}; {recover}") from None
+    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
+        raise ResumeCheckpointError(f"{path}: cannot resume from this checkpoint: not a Lightning checkpoint; {recover}")
+    return ckpt
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     return json.loads((Path(path) / CONFIG).read_text(encoding="utf-8"))
 
@@ -138,10 +174,11 @@ class CheckpointStore:
         """The stored entry for key_parts; trained first (once, under a lock) if missing.
 
         `train_fn(work_dir, resume_ckpt)` trains, resuming from `resume_ckpt` (work_dir/last.ckpt
-        of an interrupted run) when it is not None, and returns a state dict or a module.
-        Plain files it leaves at the top of work_dir, other than Lightning checkpoints (*.ckpt),
-        are kept beside the weights (e.g. a metrics.json of the pretraining).
-        If it raises, nothing is stored and the work dir (with its last.ckpt) is kept.
+        of an interrupted run, checked by `read_resume_checkpoint`) when it is not None, and
+        returns a state dict or a module. Plain files it leaves at the top of work_dir, other than
+        Lightning checkpoints (*.ckpt), are kept beside the weights (e.g. a metrics.json of the
+        pretraining). If it raises anything (SystemExit and KeyboardInterrupt included), nothing is
+        stored, the work dir (with its last.ckpt) is kept and the lock released.
         """
         key = self.key(key_parts)
         if self.is_complete(key):
@@ -159,6 +196,8 @@ class CheckpointStore:
             work.mkdir(parents=True, exist_ok=True)
             last = work / LAST_CKPT
             resume = last if last.exists() else None
+            if resume is not None:
+                read_resume_checkpoint(resume, f"delete {work} to start this pretraining over")
             log.info("store %s: %s in %s", key, f"resuming from {resume}" if resume else "training", work)
             result = train_fn(work, resume)
             state = result.state_dict() if isinstance(result, nn.Module) else result
@@ -195,4 +234,13 @@ def get_or_train(key_parts: Mapping[str, Any], train_fn: TrainFn, root: str | Pa
     return CheckpointStore(root).get_or_train(key_parts, train_fn)
 
 
-__all__ = ["CheckpointStore", "get_or_train", "store_key", "load_state_dict", "save_state_dict", "read_config"]
+__all__ = [
+    "CheckpointStore",
+    "ResumeCheckpointError",
+    "read_resume_checkpoint",
+    "get_or_train",
+    "store_key",
+    "load_state_dict",
+    "save_state_dict",
+    "read_config",
+]

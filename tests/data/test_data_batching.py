@@ -91,3 +91,35 @@ def test_bad_arguments_are_named():
         LengthGroupedBatchSampler([3, 4], 0, shuffle=True)
     with pytest.raises(KeyError, match="no input_ids column"):
         make_dataloader(datasets.Dataset.from_dict({"x": [[1]]}), 2, True, 0, 0)
+
+
+def test_loader_resumes_mid_epoch_and_after_an_epoch_end():
+    """The loader's state (epoch, batches served) gives back the rest of the epoch, or the next epoch
+    when it was saved after the last batch; plain ints, so it loads with torch.load(weights_only=True)."""
+    ds = flat_dataset(np.random.default_rng(2).integers(4, 30, 40))
+
+    def ids(batches):
+        return [b["input_ids"][:, 0].tolist() + [int(b["input_ids"].sum())] for b in batches]
+
+    def epoch(loader, n):
+        loader.batch_sampler.set_epoch(n)
+        return list(loader)
+
+    ref = make_dataloader(ds, 8, shuffle=True, seed=5, pad_id=0)
+    full = [epoch(ref, 0), epoch(ref, 1)]
+    loader = make_dataloader(ds, 8, shuffle=True, seed=5, pad_id=0)
+    loader.batch_sampler.set_epoch(1)
+    it = iter(loader)
+    next(it), next(it)
+    state = loader.state_dict()
+    assert state == {"epoch": 1, "served": 2}
+    resumed = make_dataloader(ds, 8, shuffle=True, seed=5, pad_id=0)
+    resumed.load_state_dict(state)
+    assert len(resumed) == 5 and ids(resumed) == ids(full[1][2:])
+    assert resumed.state_dict() == {"epoch": 1, "served": 5}
+    at_end = make_dataloader(ds, 8, shuffle=True, seed=5, pad_id=0)
+    at_end.load_state_dict({"epoch": 0, "served": 5})
+    assert ids(at_end) == ids(full[1])
+    before = torch.get_rng_state()
+    list(make_dataloader(ds, 8, shuffle=True, seed=5, pad_id=0))
+    assert torch.equal(torch.get_rng_state(), before)  # a pass draws nothing from the global RNG

@@ -384,7 +384,6 @@ def test_tiny_pretraining_lowers_the_mlm_loss(recipe, tmp_path, one_thread):
         accelerator="cpu",
         logger=False,
         enable_progress_bar=False,
-        enable_checkpointing=True,
         checkpoint_every_n_steps=1000,
     )
     trainer.fit(module, loader)

@@ -142,7 +142,7 @@ def test_store_entry_of_another_architecture(tmp_path, cache, read_settled_runs)
     written = entry.read_bytes()
 
     with pytest.raises(ValueError) as err:
-        run_job(overrides, tmp_path / "w2")
+        run_job([*overrides, "rerun=true"], tmp_path / "w2")
     msg = str(err.value)
     assert msg.startswith(f"{entry}: its encoder weights do not fit the configured model (")
     assert "hidden_size=32" in msg and "shape mismatch for" in msg and "unexpected attention.1." in msg

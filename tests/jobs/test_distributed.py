@@ -170,7 +170,7 @@ def fit(out_dir, strategy: str, devices: int):
         accelerator="cpu", devices=devices, strategy=strategy, max_steps=STEPS, deterministic=True, logger=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
         use_distributed_sampler=False,  # as the job: the length-grouped sampler shards itself by rank
-        callbacks=[StepRecorder(str(out_dir)), JobCheckpoint(out_dir / "last.ckpt")], enable_checkpointing=False,
+        callbacks=[StepRecorder(str(out_dir)), JobCheckpoint(out_dir / "last.ckpt")],
     )
     # The job's loader, in order: batch b of rank r is per-device batch 2b + r, so the global batch
     # of step b is examples 8b..8b+7, exactly the single process's batch b.

@@ -131,7 +131,7 @@ def test_job_builds_its_module_with_the_finetuning_dropouts(tmp_path):
         with open_dict(cfg):
             cfg.job_dir = str(tmp_path / str(len(overrides)))
         finetune(cfg, None)
-        hp = torch.load(Path(cfg.job_dir) / "last.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
+        hp = torch.load(Path(cfg.job_dir) / "last.ckpt", map_location="cpu", weights_only=True)["hyper_parameters"]
         return hp["encoder_cfg"]["dropout"], hp["encoder_cfg"]["attention_dropout"], hp["classifier_dropout"]
 
     assert trained_with([]) == (0.1, 0.1, 0.1)  # the pretrained architecture's, and the head's default

@@ -1,6 +1,7 @@
 """Failure accounting in a real joblib-launched sweep: a job that raises is recorded as failed, a
 diverged one (non-finite loss) as diverged, the other jobs complete, the sweep exits 0, and the
-report shows those states, never numbers."""
+report shows those states, never numbers. (A stop signal instead stops the sweep: exit 128 + the
+signal, tests/jobs/test_signals.py.)"""
 
 import os
 import subprocess
@@ -13,8 +14,8 @@ from bench.results.report import build_table, load_spec, write_report
 from bench.results.runs import read_runs
 
 # One job per learning rate: 1e-3 trains; 1e30 diverges (a non-finite loss within the 3 smoke
-# steps); -1 fails inside the job (AdamW rejects a negative learning rate when the fit starts).
-LRS = {1e-3: "finished", 1e30: "diverged", -1.0: "failed"}
+# steps); 2e-3 fails inside the job (a test callback raises at its step 1; the others go on).
+LRS = {1e-3: "finished", 1e30: "diverged", 2e-3: "failed"}
 SPEC = """\
 title: Failure accounting
 runs: {group: adhoc, job_type: finetune}
@@ -32,7 +33,8 @@ def sweep(tmp_path_factory):
     env = {**os.environ, "BENCH_CACHE_DIR": str(root / "cache"), "WANDB_MODE": "offline"}
     env.pop("WANDB_SERVICE", None)
     cmd = [sys.executable, "-m", "bench.jobs.run", "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
-           "hydra.launcher.n_jobs=2", "profile.finetune.lr=1e-3,1e30,-1.0",
+           "hydra.launcher.n_jobs=2", "profile.finetune.lr=1e-3,1e30,2e-3",
+           "+callbacks.fail._target_=tests.support.kill.FailAtStep", "+callbacks.fail.step=1", "+callbacks.fail.lr=2e-3",
            f"hydra.sweep.dir={root / 'sweep'}"]
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     return root, out
@@ -46,7 +48,7 @@ def test_sweep_completes_and_exits_0(sweep):
     state = {float(lr): s for lr, s in zip(runs["config.profile.finetune.lr"], runs.state)}
     assert state == LRS
     error = {float(lr): e for lr, e in zip(runs["config.profile.finetune.lr"], runs["summary.error"])}
-    assert "non-finite training loss" in error[1e30] and "Invalid learning rate: -1.0" in error[-1.0]
+    assert "non-finite training loss" in error[1e30] and "RuntimeError: injected failure at step 1" in error[2e-3]
     assert list(runs.loc[runs.state == "diverged", "exit_code"]) == [0]  # stopped early, not crashed
     assert list(runs.loc[runs.state == "failed", "exit_code"]) == [1]
     assert list(runs.loc[runs["summary.sst2/acc"].notna(), "state"]) == ["finished"]  # only it has a score
@@ -69,10 +71,27 @@ def test_report_shows_states_never_numbers(sweep, tmp_path):
     table = build_table(spec, runs)
     cells = {float(lr): measured for lr, measured, *_ in table.rows}
     assert set(cells) == set(LRS)
-    assert (cells[1e30], cells[-1.0]) == ("diverged", "failed") and float(cells[1e-3]) >= 0
+    assert (cells[1e30], cells[2e-3]) == ("diverged", "failed") and float(cells[1e-3]) >= 0
     (md,) = [p for p in write_report(spec, runs, tmp_path / "out") if p.suffix == ".md"]
     text = md.read_text()
     assert "Runs: 3 (1 finished, 1 failed, 1 diverged)" in text
-    assert text.count(": failed: ValueError: Invalid learning rate") == 1
+    assert text.count(": failed: RuntimeError: injected failure at step 1") == 1
     assert text.count(": diverged: non-finite training loss") == 1
 
+
+
+def test_a_stop_signal_stops_the_sweep_with_its_exit_code(tmp_path):
+    """SIGTERM in one job of a joblib sweep: that job ends interrupted with its checkpoint, the sweep
+    stops and exits 143 (the worker's exit travels back pickled)."""
+    env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache"), "WANDB_MODE": "offline"}
+    env.pop("WANDB_SERVICE", None)
+    cmd = [sys.executable, "-m", "bench.jobs.run", "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
+           "hydra.launcher.n_jobs=2", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+           "+callbacks.kill._target_=tests.support.kill.KillAtStep", "+callbacks.kill.step=2",
+           "+callbacks.kill.signal=SIGTERM", f"+callbacks.kill.once={tmp_path / 'stopped'}"]
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 143, out.stderr[-3000:]
+    runs = read_runs(tmp_path / "sweep")
+    stopped = runs[runs.state == "interrupted"]
+    assert len(stopped) == 1 and list(stopped.exit_code) == [143] and list(stopped["summary.signal"]) == ["SIGTERM"]
+    assert list((tmp_path / "cache" / "jobs").rglob("last.ckpt"))

@@ -1,15 +1,26 @@
-"""Checkpoint store: keys, train-once under a lock (two processes), tied weights, resume from last.ckpt."""
+"""Checkpoint store: keys, train-once under a lock (two processes), tied weights, resume from last.ckpt,
+kept on any interruption, loaded safely (a crafted or damaged last.ckpt is refused by name)."""
 
 import multiprocessing as mp
+import pickle
 import random
+import re
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 from omegaconf import OmegaConf
 
-from bench.store.checkpoints import CheckpointStore, get_or_train, load_state_dict, read_config, store_key
+from bench.store.checkpoints import (
+    CheckpointStore,
+    ResumeCheckpointError,
+    get_or_train,
+    load_state_dict,
+    read_config,
+    store_key,
+)
 
 # Lightning and the model code are imported inside the tests that need them: the spawned jobs of
 # the two-process test import this module, and should start in seconds.
@@ -58,6 +69,69 @@ def test_trains_once_then_loads(tmp_path):
     assert (first / "metrics.json").read_text() == '{"pretrain/ppl": 3.9}'  # extra files kept ...
     assert not (first / "last.ckpt").exists()  # ... Lightning checkpoints not
     assert not store.work_dir(store.key(PARTS)).exists()  # the work dir is cleaned after success
+
+
+def test_an_interruption_keeps_the_work_dir_and_releases_the_lock(tmp_path):
+    """Ctrl-C and SIGTERM reach the store as BaseExceptions (KeyboardInterrupt, SystemExit)."""
+
+    def train(work_dir, resume):
+        torch.save({"state_dict": {}, "loops": {}}, work_dir / "last.ckpt")
+        raise KeyboardInterrupt
+
+    store = CheckpointStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        store.get_or_train(PARTS, train)
+    key = store.key(PARTS)
+    assert (store.work_dir(key) / "last.ckpt").exists() and not store.is_complete(key)
+    FileLock(str(tmp_path / "locks" / f"{key}.lock")).acquire(timeout=0)  # free
+    resumed = []
+    store.get_or_train(PARTS, lambda work, resume: resumed.append(resume) or {"w": torch.ones(1)})
+    assert resumed == [store.work_dir(key) / "last.ckpt"] and store.is_complete(key)
+
+
+class _Payload:
+    """Unpickled, it creates `path` (pickle calls open(path, "w"))."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def _refused(tmp_path: Path, write_checkpoint) -> str:
+    """get_or_train with `write_checkpoint(path)` as the work dir's last.ckpt: the error's message."""
+    store = CheckpointStore(tmp_path / "store")
+    last = store.work_dir(store.key(PARTS)) / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    write_checkpoint(last)
+    calls = []
+    with pytest.raises(ResumeCheckpointError) as err:
+        store.get_or_train(PARTS, lambda work, resume: calls.append(resume) or {"w": torch.ones(1)})
+    assert not calls and last.exists()  # nothing trained, nothing deleted
+    assert str(err.value).startswith(f"{last}: cannot resume from this checkpoint: ")
+    assert str(err.value).endswith(f"; delete {last.parent} to start this pretraining over")
+    return str(err.value)
+
+
+def test_crafted_pickle_as_resume_checkpoint_runs_nothing(tmp_path):
+    pickle.loads(pickle.dumps(_Payload(tmp_path / "live")))
+    assert (tmp_path / "live").exists()  # the payload works when unpickled the unsafe way
+    marker = tmp_path / "pwned"
+    message = _refused(tmp_path, lambda path: torch.save({"state_dict": {}, "loops": _Payload(marker)}, path))
+    assert not marker.exists()
+    assert "it holds objects a safe load refuses (WeightsUnpickler error: Unsupported global: GLOBAL io.open)" in message
+
+
+def test_damaged_or_foreign_resume_checkpoint_is_named(tmp_path):
+    def truncated(path):
+        torch.save({"state_dict": {"w": torch.ones(1000)}, "loops": {}}, path)
+        path.write_bytes(path.read_bytes()[:2000])
+
+    message = _refused(tmp_path / "a", truncated)
+    assert "checkpoint: it is not a torch checkpoint (empty, truncated or another format);" in message
+    message = _refused(tmp_path / "b", lambda path: torch.save({"w": torch.ones(2)}, path))
+    assert "checkpoint: not a Lightning checkpoint;" in message
 
 
 def test_tied_weights_round_trip(tmp_path):
@@ -166,18 +240,18 @@ def test_interrupted_pretraining_resumes_from_last_ckpt(tmp_path):
     loader = pretraining_dataloader(ds, PretrainingCollator(SPECIAL, model.vocab_size, dynamic=True), 4)
     started = StartStep()
 
-    def train(work_dir, resume, crash_at=None):
+    def train(work_dir, resume, crash_at=None, objective=obj):
         callbacks = [started] + ([Crash(crash_at)] if crash_at else [])
         trainer = pretraining_trainer(
             work_dir,
-            obj,
+            objective,
             callbacks=callbacks,
             checkpoint_every_n_steps=2,
             logger=False,
             enable_progress_bar=False,
             accelerator="cpu",
         )
-        return fit_pretraining(PretrainModule(model, obj), trainer, loader, resume_from=resume)
+        return fit_pretraining(PretrainModule(model, objective), trainer, loader, resume_from=resume)
 
     store = CheckpointStore(tmp_path)
     try:
@@ -185,6 +259,9 @@ def test_interrupted_pretraining_resumes_from_last_ckpt(tmp_path):
             store.get_or_train(PARTS, lambda w, r: train(w, r, crash_at=5))
         key = store.key(PARTS)
         assert (store.work_dir(key) / "last.ckpt").exists() and not store.is_complete(key)
+        other = ObjectiveConfig(name="r", masking="dynamic", max_steps=8, batch_size=4, max_seq_length=32, lr=5e-4)
+        with pytest.raises(ValueError, match=re.escape(f"{store.work_dir(key) / 'last.ckpt'} was written by another")):
+            store.get_or_train(PARTS, lambda w, r: train(w, r, objective=other))
         resumed_from = []
         path = store.get_or_train(PARTS, lambda w, r: resumed_from.append(r) or train(w, r))
     finally:

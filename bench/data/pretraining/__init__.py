@@ -1,19 +1,23 @@
 """Pretraining data: documents -> tokenized sentences -> examples -> masked batches.
 
     docs = tokenize_documents(load_corpus(cfg.data, "en"), tokenizer)      # tokenized.py
-    dataset, collator = build_for_objective(objective, docs, special, vocab_size, seed)  # dataset.py
-    loader = pretraining_dataloader(dataset, collator, batch_size, seed=seed)
+    data = build_for_objective(objective, docs, special, vocab_size, seed)  # dataset.py: train, val, collators
+    loader = pretraining_dataloader(data.train, data.collator, batch_size, seed=seed)  # resumable mid-epoch
 
 examples.py builds the input formats (SEGMENT-PAIR, SENTENCE-PAIR, FULL-SENTENCES, DOC-SENTENCES)
-and sentence objectives (NSP, SOP, none); dataset.py masks them statically or in the collator.
+and sentence objectives (NSP, SOP, none); dataset.py holds out documents, then masks the rest
+statically or in the collator.
 """
 
 from bench.data.pretraining.dataset import (
     PretrainingCollator,
+    PretrainingData,
     PretrainingDataset,
+    ResumableDataLoader,
     build_for_objective,
     build_pretraining_dataset,
     pretraining_dataloader,
+    split_documents,
 )
 from bench.data.pretraining.examples import PretrainingExample, build_examples
 from bench.data.pretraining.tokenized import TokenizedSentence, tokenize_documents
@@ -30,8 +34,11 @@ __all__ = [
     "tokenize_documents",
     "build_examples",
     "PretrainingDataset",
+    "PretrainingData",
+    "split_documents",
     "build_pretraining_dataset",
     "build_for_objective",
     "PretrainingCollator",
     "pretraining_dataloader",
+    "ResumableDataLoader",
 ]

@@ -2,12 +2,16 @@
 
 Masking is static (masked when the dataset is built, `dupe_factor` copies with different masks,
 reused every epoch) or dynamic (masked by `PretrainingCollator` each time a batch is made).
+The held-out documents are split off before any of that, so no validation sequence is also
+trained on (under another mask, or packed or paired differently).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -124,6 +128,16 @@ class PretrainingCollator:
             )
         return self._generator
 
+    def state_dict(self) -> dict[str, Any]:
+        """The masking RNG's position (a resumed pretraining draws the masks it would have drawn)."""
+        return {"generator": None if self._generator is None else self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._generator = None
+        if state.get("generator") is not None:
+            self._generator = torch.Generator()
+            self._generator.set_state(state["generator"])
+
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         ids = [e["input_ids"] for e in examples]
         T = max(len(x) for x in ids)
@@ -152,14 +166,40 @@ class PretrainingCollator:
         return batch
 
 
+def split_documents(
+    documents: Sequence[Sequence[TokenizedSentence]], val_fraction: float, seed: int
+) -> tuple[list, list]:
+    """(train, held-out) documents: a seeded draw of max(1, fraction x n) documents, both parts in
+    corpus order (FULL-SENTENCES packs consecutive documents)."""
+    n = len(documents)
+    if n < 3:
+        raise ValueError(f"the pretraining corpus has {n} document(s): at least 3 are needed (one is held out)")
+    held = set(random.Random(seed).sample(range(n), max(1, round(val_fraction * n))))
+    return [d for i, d in enumerate(documents) if i not in held], [d for i, d in enumerate(documents) if i in held]
+
+
+@dataclass
+class PretrainingData:
+    train: PretrainingDataset
+    val: PretrainingDataset
+    collator: PretrainingCollator  # the training batches' masks (dynamic recipes)
+    val_collator: PretrainingCollator  # its own seed: held-out masks do not depend on how long training ran
+
+
 def build_for_objective(
-    objective, documents: Sequence[Sequence[TokenizedSentence]], special: SpecialIds, vocab_size: int, seed: int = 0
-) -> tuple[PretrainingDataset, PretrainingCollator]:
-    """Dataset and collator of a recipe (an ObjectiveConfig: masking, dupe_factor, sentence_task,
-    input_format, max_seq_length, mlm_probability, short_seq_prob), for `tokenize_documents`
-    output in the recipe's language."""
-    dataset = build_pretraining_dataset(
-        documents,
+    objective,
+    documents: Sequence[Sequence[TokenizedSentence]],
+    special: SpecialIds,
+    vocab_size: int,
+    seed: int = 0,
+    val_fraction: float = 0.05,
+) -> PretrainingData:
+    """Training and held-out sets of a recipe (an ObjectiveConfig: masking, dupe_factor,
+    sentence_task, input_format, max_seq_length, mlm_probability, short_seq_prob), for
+    `tokenize_documents` output in the recipe's language. The documents are split first; the
+    held-out ones are built once (no duplication), statically masked if the recipe is static."""
+    train_docs, val_docs = split_documents(documents, val_fraction, seed)
+    kw = dict(
         masking=objective.masking,
         input_format=objective.input_format,
         sentence_task=objective.sentence_task,
@@ -167,14 +207,61 @@ def build_for_objective(
         special=special,
         vocab_size=vocab_size,
         mlm_probability=objective.mlm_probability,
-        dupe_factor=objective.dupe_factor,
         short_seq_prob=objective.short_seq_prob,
-        seed=seed,
     )
-    collator = PretrainingCollator(
-        special, vocab_size, dynamic=not dataset.static, mlm_probability=objective.mlm_probability, seed=seed
-    )
-    return dataset, collator
+    train = build_pretraining_dataset(train_docs, dupe_factor=objective.dupe_factor, seed=seed, **kw)
+    val = build_pretraining_dataset(val_docs, dupe_factor=1, seed=seed + 1, **kw)
+
+    def collator(s: int) -> PretrainingCollator:
+        return PretrainingCollator(
+            special, vocab_size, dynamic=not train.static, mlm_probability=objective.mlm_probability, seed=s
+        )
+
+    return PretrainingData(train, val, collator(seed), collator(seed + 1))
+
+
+class ResumableDataLoader(DataLoader):
+    """A single-process DataLoader whose position Lightning (>= 2.3) keeps in its checkpoints
+    through `state_dict` / `load_state_dict`: the shuffle generator's state when the current pass
+    began, the batches served since, and the collator's masking RNG. After `load_state_dict` the
+    next pass replays that pass's order and skips the served batches' indices (without loading or
+    masking them), so a fit resumed mid-epoch sees exactly the batches an uninterrupted one would.
+    `len()` stays the whole pass: Lightning counts the resumed pass's batches from where it was.
+    """
+
+    _pass_start: torch.Tensor | None = None
+    _served = 0
+    _resume: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        # A generator: nothing runs before the first batch is asked for (after Lightning's set_epoch).
+        resume, self._resume = self._resume, None
+        skip = 0
+        if resume is not None:
+            finished = resume["served"] >= len(self)  # saved after a pass's last batch: a new pass
+            if self.generator is not None:
+                self.generator.set_state(resume["generator"] if finished else resume["pass_start"])
+            skip = 0 if finished else resume["served"]
+        self._pass_start = None if self.generator is None else self.generator.get_state()
+        iterator = super().__iter__()
+        for _ in range(skip):
+            iterator._next_index()
+        self._served = skip
+        for batch in iterator:
+            self._served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"served": self._served, "pass_start": self._pass_start}
+        state["generator"] = None if self.generator is None else self.generator.get_state()
+        if callable(getattr(self.collate_fn, "state_dict", None)):
+            state["collator"] = self.collate_fn.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume = dict(state)
+        if "collator" in state:
+            self.collate_fn.load_state_dict(state["collator"])
 
 
 def pretraining_dataloader(
@@ -184,10 +271,9 @@ def pretraining_dataloader(
     *,
     shuffle: bool = True,
     seed: int = 0,
-    num_workers: int = 0,
-) -> DataLoader:
-    """A DataLoader with a seeded shuffle (the order, like the masks, is reproducible)."""
+) -> ResumableDataLoader:
+    """A resumable DataLoader with a seeded shuffle (the order, like the masks, is reproducible).
+    Single-process: the masks' RNG lives in the collator of this process, where it is saved."""
     generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator,
-                      num_workers=num_workers, drop_last=False)
-
+    return ResumableDataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collator,
+                               generator=generator, drop_last=False)

@@ -4,8 +4,12 @@ Everything task-specific comes from the task spec (`conf/task/*.yaml`): its type
 and the metric inputs, its eval splits and suffixes name the logged keys (`mnli/acc_m`).
 
 Faults and scale:
-- the fit checkpoints every epoch into the job dir; a restarted job resumes from `last.ckpt` after
-  checking that it holds this job's architecture (a clear error naming the file otherwise);
+- the fit writes `last.ckpt` into the job dir every n optimizer steps or m minutes
+  (`profile.finetune_checkpoint`), on a stop signal and at the end, with everything that decides what
+  comes next (loops, optimizer, scheduler, the loader's position, early stopping, RNGs); a restarted
+  job resumes from it at that very batch, bit-identical to an uninterrupted fit on CPU, after loading
+  it with weights_only=True and checking that it holds this job's architecture (an error naming the
+  file and how to start over otherwise; nothing is moved or deleted);
 - weights from the store or a checkpoint that do not fit the model fail with the file and the
   mismatching keys named, before any training;
 - `batch_size` is the global batch: under DDP each of the N processes takes batch_size / N, and the

@@ -17,21 +17,31 @@ from omegaconf import DictConfig
 
 from bench.config.architecture import effective_encoder_config
 from bench.data import build_features, get_tokenizer, load_task, make_dataloader, special_ids
+from bench.data.identity import tokenizer_info, tokenizer_source
 from bench.jobs.early_stopping import DevEarlyStopping, EarlyStoppingPlan, early_stopping_plan
 from bench.jobs.encoders import resolve_encoder
 from bench.jobs.finetune.evaluation import eval_device, evaluate, predictions_dir, write_test_predictions
-from bench.jobs.finetune.hparams import finetune_arch, finetune_hparams, head_dropout
+from bench.jobs.finetune.hparams import finetune_arch, finetune_hparams, head_dropout, hparams_config
 from bench.jobs.finetune.restart import (
     HISTORY_FILE,
     LAST_CKPT,
     EpochOrder,
     JobCheckpoint,
     ResumableWandbLogger,
-    set_loader_epoch,
+    check_resume_data,
+    checkpoint_cadence,
 )
-from bench.jobs.finetune.weights import check_resume_checkpoint, encoder_source, load_encoder_state, trained_module
+from bench.jobs.finetune.weights import (
+    check_resume_checkpoint,
+    encoder_source,
+    load_encoder_state,
+    start_over_hint,
+    trained_module,
+)
+from bench.jobs.interrupts import stop_if_requested
 from bench.jobs.strategy import store_strategy
-from bench.jobs.tracking import is_rank_zero
+from bench.jobs.tracking import data_identity, is_rank_zero
+from bench.store.checkpoints import read_resume_checkpoint
 from lightning_modules.encoder import EncoderConfig, count_config_parameters
 from lightning_modules.finetune import FineTuneModule
 
@@ -48,7 +58,7 @@ class Prepared:
     tokenizer: Any
     pad_id: int
     arch: EncoderConfig  # the encoder as pretrained (or imported)
-    encoder_info: dict  # summary entries: init, head_input, pretraining metrics
+    encoder_info: dict  # summary entries: init, head_input, pretraining metrics, tokenizer/*
     train: Any  # the training features
     max_steps: int
     plan: EarlyStoppingPlan | None
@@ -71,6 +81,7 @@ def prepare(cfg: DictConfig) -> Prepared:
     task = cfg.task
     # First: it refuses a bad task or hyperparameter before the world, the tokenizer or a pretraining is made.
     hp = finetune_hparams(cfg)
+    checkpoint_cadence(cfg)
     examples = load_task(task, cfg.data)
     tokenizer = get_tokenizer(cfg.data, task.language)
     pad_id = special_ids(tokenizer).pad
@@ -78,6 +89,7 @@ def prepare(cfg: DictConfig) -> Prepared:
     arch = effective_encoder_config(cfg, vocab_size=vocab)
     uses_store = str(cfg.objective.name) != "none"
     encoder_state, arch, info = resolve_encoder(store_strategy(cfg) if uses_store else cfg, arch)
+    info.update(tokenizer_info(tokenizer, tokenizer_source(cfg.data, task.language)))
     if arch.vocab_size < vocab:
         raise ValueError(f"{info.get('init')}: the checkpoint's vocabulary has {arch.vocab_size} tokens but the "
                          f"tokenizer in use has {vocab}; use the checkpoint's own tokenizer "
@@ -110,10 +122,13 @@ def config_callbacks(cfg: DictConfig) -> list[Callback]:
 
 def fit(job: Prepared, job_dir: Path, run) -> Fitted | None:
     """Fit in `job_dir`, resuming from its `last.ckpt`; the trained weights in rank 0, None elsewhere."""
+    stop_if_requested()  # a stop signal during the preparation's last steps (a pretraining's)
     cfg, hp, module = job.cfg, job.hp, job.module
     last = job_dir / LAST_CKPT
     resume = check_resume_checkpoint(last, module) if last.exists() else None
-    logger, callbacks = False, [JobCheckpoint(last), EpochOrder()]
+    if is_rank_zero():
+        check_resume_data(job_dir, data_identity(cfg), resuming=resume is not None)
+    logger, callbacks = False, [JobCheckpoint(last, *checkpoint_cadence(cfg)), EpochOrder()]
     if run is not None:
         logger = ResumableWandbLogger(run, job_dir / HISTORY_FILE)
         if resume is not None:
@@ -126,8 +141,8 @@ def fit(job: Prepared, job_dir: Path, run) -> Fitted | None:
     trainer: L.Trainer = instantiate(
         cfg.trainer, max_steps=job.max_steps, callbacks=callbacks, default_root_dir=str(job_dir), logger=logger,
         gradient_clip_val=hp.get("gradient_clip_val"),
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
-    )
+        num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False,
+    )  # checkpointing stays enabled: JobCheckpoint is the fit's Checkpoint, so Lightning adds none of its own
     world = trainer.world_size
     if stopper is not None and world > 1:
         raise ValueError(f"early_stopping.patience is set, but the trainer runs {world} processes: early stopping "
@@ -135,10 +150,10 @@ def fit(job: Prepared, job_dir: Path, run) -> Fitted | None:
     if hp["batch_size"] % world:
         raise ValueError(f"batch_size={hp['batch_size']} (the global batch) is not divisible by the {world} "
                          f"processes of trainer.devices x trainer.num_nodes")
+    # resumable: the checkpoint holds its position, which Lightning hands back to it
     loader = make_dataloader(job.train, hp["batch_size"] // world, shuffle=True, seed=cfg.seed, pad_id=job.pad_id)
-    if resume is not None:  # the checkpoint ended epoch e: training goes on with epoch e + 1's order
-        set_loader_epoch(loader, resume["epoch"] + 1)
     fit_trainer(trainer, module, loader, str(last) if resume is not None else None)
+    stop_if_requested()  # a signal during the last step: last.ckpt is written, scoring waits for the re-run
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # the evaluation must not shard its batches
     if not is_rank_zero():
@@ -150,9 +165,10 @@ def fit(job: Prepared, job_dir: Path, run) -> Fitted | None:
 
 
 def fit_trainer(trainer: L.Trainer, module: FineTuneModule, loader, ckpt_path: str | None) -> None:
-    """trainer.fit, with a divergence inside a spawned worker reported as a divergence."""
+    """trainer.fit (a checkpoint loaded with weights_only=True), with a divergence inside a spawned
+    worker reported as a divergence."""
     try:
-        trainer.fit(module, loader, ckpt_path=ckpt_path)
+        trainer.fit(module, loader, ckpt_path=ckpt_path, weights_only=True)
     except torch.multiprocessing.ProcessRaisedException as e:
         if "FloatingPointError" in str(e):
             lines = [x for x in str(e).strip().splitlines() if "FloatingPointError" in x]
@@ -187,7 +203,11 @@ def score(job: Prepared, fitted: Fitted, job_dir: Path, run) -> dict:
 
 def finetune(cfg: DictConfig, run) -> dict:
     """job_type=finetune, in the job dir that `run_tracked` chose (`cfg.job_dir`)."""
-    job = prepare(cfg)
     job_dir = Path(cfg.job_dir)
+    if (job_dir / LAST_CKPT).exists():  # a damaged or foreign file stops the job before any data or pretraining
+        read_resume_checkpoint(job_dir / LAST_CKPT, start_over_hint(job_dir))
+    job = prepare(cfg)
+    if run is not None:  # what it trains with: command line > profile > task spec
+        run.config.update(hparams_config(job.hp), allow_val_change=True)
     fitted = fit(job, job_dir, run)
     return {} if fitted is None else score(job, fitted, job_dir, run)

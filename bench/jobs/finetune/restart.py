@@ -1,5 +1,5 @@
-"""What lets a killed fine-tuning job resume to the same result: the epoch-end checkpoint, each
-epoch's own batch order, and a W&B history that survives the kill."""
+"""What lets a killed fine-tuning job resume to the same result: the resume checkpoint (any step),
+each epoch's own batch order, and a W&B history that survives the kill."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from bench.io import atomic_write_text
+from bench.jobs.finetune.weights import start_over_hint
+from lightning_modules.pretrain import ResumeCheckpoint
 
-# In the job dir: the resume checkpoint and every logged row.
+# In the job dir: the resume checkpoint, every logged row, and the content identity of the data trained on.
 LAST_CKPT = "last.ckpt"
 HISTORY_FILE = "history.jsonl"
+DATA_FILE = "data.json"
 
 
 class ResumableWandbLogger(WandbLogger):
@@ -65,23 +68,47 @@ class ResumableWandbLogger(WandbLogger):
         return len(rows)
 
 
-class JobCheckpoint(Callback):
-    """`last.ckpt` after the last batch of every epoch, and when training ends.
-
-    Saved at the epoch's last `on_train_batch_end`, the one place Lightning 2.6 resumes from
-    exactly: from a checkpoint written in `on_train_epoch_end` (ModelCheckpoint's default) an
-    iteration-based (max_steps) fit re-runs one batch. Lightning writes a temporary file and renames it.
+class JobCheckpoint(ResumeCheckpoint):
+    """The job dir's `last.ckpt`: every `every_n_steps` optimizer steps or `every_minutes` minutes
+    (the profile's `finetune_checkpoint`; None: never by cadence), on a stop signal (at the step it
+    arrived in), and when training ends. The checkpoint the pretraining writes too
+    (lightning_modules.pretrain.ResumeCheckpoint): Lightning's loops, optimizer and scheduler, the
+    train loader's position (bench.data.batching.ResumableLoader), early stopping's state (a
+    Checkpoint callback runs after the others, so this step's check is in it) and the global RNGs.
+    Every part is plain (tensors, numbers, strings), so it loads with `weights_only=True`.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, every_n_steps: int | None = None, every_minutes: float | None = None) -> None:
+        super().__init__(path, every_n_steps, every_minutes)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if batch_idx + 1 >= trainer.num_training_batches:
-            trainer.save_checkpoint(self.path)
 
-    def on_train_end(self, trainer, pl_module) -> None:
-        trainer.save_checkpoint(self.path)
+def check_resume_data(job_dir: Path, data: dict, resuming: bool) -> None:
+    """A resume checkpoint goes on only on the data it was trained on (`data`: tracking.data_identity,
+    recorded in `data.json` when the job starts): other token ids or examples stop the job, named."""
+    path = Path(job_dir) / DATA_FILE
+    if not resuming:
+        atomic_write_text(path, json.dumps(data, sort_keys=True))
+        return
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a job dir from before data.json: nothing to compare
+    if recorded != data:
+        changed = sorted(k for k in set(recorded) | set(data) if recorded.get(k) != data.get(k))
+        raise ValueError(f"{path.parent / LAST_CKPT}: trained on other data than this job's ({', '.join(changed)} "
+                         f"changed since, see {path}); {start_over_hint(path.parent)}")
+
+
+def checkpoint_cadence(cfg) -> tuple[int | None, float | None]:
+    """`profile.finetune_checkpoint`: (every_n_steps, every_minutes), each a positive number or None."""
+    node = cfg.profile.get("finetune_checkpoint") or {}
+    out = []
+    for key, kind in (("every_n_steps", int), ("every_minutes", (int, float))):
+        value = node.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
+            raise ValueError(f"profile.finetune_checkpoint.{key} must be a positive number or null, got {value!r}")
+        out.append(value)
+    return out[0], out[1]
 
 
 class EpochOrder(Callback):

@@ -1,6 +1,6 @@
 """Weights going into a fine-tuning module, checked first (an encoder from the store or a Hugging Face
-checkpoint, a job's resume checkpoint: a clear error naming the file and the keys), and the
-trained weights read back after a fit of several processes."""
+checkpoint, a job's resume checkpoint, read with weights_only=True: a clear error naming the file and
+the keys), and the trained weights read back after a fit of several processes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from bench.store.checkpoints import read_resume_checkpoint
 from lightning_modules.finetune import FineTuneModule
 
 
@@ -67,20 +68,20 @@ def load_encoder_state(module: FineTuneModule, state: Mapping[str, torch.Tensor]
     module.encoder.load_state_dict(state)
 
 
-def check_resume_checkpoint(path: Path, module: FineTuneModule) -> dict[str, int]:
-    """A job dir's `last.ckpt` must be readable and hold this job's module, or the job stops here.
+def start_over_hint(job_dir: Path) -> str:
+    return f"delete {job_dir} to start this job over (or run it again with rerun=true)"
 
-    Returns where it stands: {"global_step": optimizer steps done, "epoch": the epoch it ended}.
+
+def check_resume_checkpoint(path: Path, module: FineTuneModule) -> dict[str, int]:
+    """A job dir's `last.ckpt` must be safely readable and hold this job's module, or the job stops
+    here (nothing is moved or deleted: the file may hold hours of training that a fix can save).
+
+    Returns where it stands: {"global_step": optimizer steps done, "epoch": the epoch it is in}.
+    (The train loader's position within that epoch is in it too; Lightning hands it back.)
     """
-    hint = f"delete {path.parent} to start this job over"
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise ValueError(f"{path}: cannot read this job's resume checkpoint ({type(e).__name__}: {e}); {hint}") from e
-    state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict); {hint}")
-    problems = state_mismatch(module.state_dict(), state)
+    hint = start_over_hint(path.parent)
+    ckpt = read_resume_checkpoint(path, hint)
+    problems = state_mismatch(module.state_dict(), ckpt["state_dict"])
     if problems:
         raise ValueError(f"{path}: a checkpoint of another architecture than this job's ({_arch_text(module)}): "
                          f"{problems}; {hint}")
@@ -91,14 +92,14 @@ def trained_module(trainer: L.Trainer, module: FineTuneModule, last: Path) -> tu
     """(the trained module to evaluate in this process, optimizer steps taken).
 
     One process: the module itself. Several (ddp, ddp_spawn, fsdp): a plain module with the weights
-    of `last.ckpt`, which Lightning writes, in full, at the end of every epoch (also the last, cut
-    short by max_steps). That is the same code for every strategy: ddp_spawn trained copies in its
-    workers (Lightning 2.6 loads their weights back non-strictly), fsdp leaves sharded parameters
-    whose forward pass would wait for the other ranks.
+    of `last.ckpt`, which Lightning writes, in full, when training ends (JobCheckpoint). That is the
+    same code for every strategy: ddp_spawn trained copies in its workers (Lightning 2.6 loads their
+    weights back non-strictly), fsdp leaves sharded parameters whose forward pass would wait for the
+    other ranks.
     """
     if trainer.world_size == 1:
         return module, trainer.global_step
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    ckpt = read_resume_checkpoint(last, "the fit that just ended wrote it; run the job again to resume from it")
     fresh = FineTuneModule(**ckpt["hyper_parameters"])
     fresh.load_state_dict(ckpt["state_dict"])
     return fresh, int(ckpt["global_step"])
