@@ -8,16 +8,6 @@ from bench.data import build_features, get_tokenizer, load_task, load_task_spec,
 from bench.data.features import feature_key
 
 
-@pytest.fixture(scope="module")
-def cfg(synthetic_world):
-    return synthetic_world
-
-
-@pytest.fixture(scope="module")
-def tok(cfg):
-    return get_tokenizer(cfg, "en")
-
-
 def test_pair_features_columns_and_labels(cfg, tok):
     ds = build_features("mnli", cfg, tok, "validation_matched", max_length=24)
     raw = load_task("mnli", cfg)["validation_matched"]

@@ -9,23 +9,12 @@ import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from bench.data import get_tokenizer, load_task_spec
 from bench.data.features import feature_key
 from bench.data.identity import data_fingerprint, synthetic_world_digest, tokenizer_info, tokenizer_source
 from bench.data.synthetic import ensure_synthetic
 from bench.data.tokenizer import tokenizer_sha256, trained_tokenizer_path
-
-
-@pytest.fixture(scope="module")
-def cfg(synthetic_world):
-    return synthetic_world
-
-
-@pytest.fixture(scope="module")
-def tok(cfg):
-    return get_tokenizer(cfg, "en")
 
 
 def _sha(path):

@@ -30,11 +30,6 @@ from tests.support.world import SIZES, small_data_cfg
 
 
 @pytest.fixture(scope="module")
-def cfg(synthetic_world):
-    return synthetic_world
-
-
-@pytest.fixture(scope="module")
 def local_cfg(cfg, tmp_path_factory):
     """A separate folder in the hub layout (a copy of the world), read through data=local."""
     root = tmp_path_factory.mktemp("local") / "hub"

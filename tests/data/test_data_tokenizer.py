@@ -19,11 +19,6 @@ from bench.data.tokenizer import train_chinese_char, train_wordpiece, trained_to
 from bench.io import REPO_ROOT
 
 
-@pytest.fixture(scope="module")
-def cfg(synthetic_world):
-    return synthetic_world
-
-
 def test_transformers_is_not_needed():
     """The data layer works with transformers made unimportable."""
     code = ("import sys; sys.modules['transformers'] = None; import bench.data.tokenizer as t; "

@@ -11,13 +11,14 @@ from omegaconf import open_dict
 import bench.jobs.run
 from bench.config.compose import compose_config
 from bench.jobs.finetune import finetune, state_mismatch
-from bench.jobs.tracking import job_dir, run_name, run_tracked
+from bench.jobs.tracking import run_tracked
 from bench.results.report import main as report_main
 from bench.results.runfile import RunFileError
 from bench.results.runs import read_runs
 from bench.store.checkpoints import WEIGHTS, load_state_dict, save_state_dict
 from lightning_modules.encoder import Encoder, EncoderConfig
 from lightning_modules.finetune import FineTuneModule
+from tests.support.jobs import job_dir_with_run_id, run_job
 from tests.support.wandb_writer import write_run_file
 
 
@@ -31,13 +32,6 @@ def bench_run(argv: list[str], monkeypatch) -> int:
     finally:
         GlobalHydra.instance().clear()
     return 0
-
-
-def run_job(overrides: list[str], wandb_dir) -> dict:
-    cfg = compose_config(overrides)
-    with open_dict(cfg):
-        cfg.logger.dir = str(wandb_dir)
-    return run_tracked(cfg, run_name(overrides, cfg.job_type), finetune, reraise=True)
 
 
 @pytest.mark.parametrize(("override", "culprit", "why"), [
@@ -153,10 +147,7 @@ def test_store_entry_of_another_architecture(tmp_path, cache, read_settled_runs)
 def test_resume_checkpoint_of_another_architecture(tmp_path, cache, read_settled_runs):
     """A job dir's last.ckpt from another architecture stops the resume, names file and keys, stays."""
     overrides = ["profile=smoke", "task=sst2"]
-    cfg = compose_config(overrides)
-    jdir = job_dir(cfg, run_name(overrides, "finetune"))
-    jdir.mkdir(parents=True)
-    (jdir / "wandb_id").write_text("otherarch1")
+    jdir = job_dir_with_run_id(overrides, "otherarch1")
     arch = dict(vocab_size=800, embedding_size=32, hidden_size=48, num_layers=1, num_heads=2, intermediate_size=64,
                 max_position_embeddings=128)
     other = FineTuneModule(arch, "classification", num_labels=2)

@@ -23,6 +23,7 @@ from bench.jobs.finetune import finetune
 from bench.jobs.finetune.restart import check_resume_data
 from bench.jobs.tracking import job_dir, run_name, run_tracked
 from bench.results.runs import read_runs
+from tests.support.jobs import job_dir_with_run_id, run_job
 
 # 32 examples / batch 8 = 4 steps an epoch, 12 steps = 3 epochs; every step's loss is logged.
 OVERRIDES = ["profile=smoke", "task=sst2", "profile.finetune.max_steps=12", "data.sizes.train=32",
@@ -34,14 +35,6 @@ def kill(signal_name: str, step: int) -> list[str]:
     """A config callback: not part of the job's name, so the restart without it resumes the same job."""
     return ["+callbacks.kill._target_=tests.support.kill.KillAtStep", f"+callbacks.kill.step={step}",
             f"+callbacks.kill.signal={signal_name}"]
-
-
-def run_in_process(wandb_dir, overrides) -> dict:
-    """What `bench-run <overrides>` does, in this process (the same name, job dir and W&B id)."""
-    cfg = compose_config(overrides)
-    with open_dict(cfg):
-        cfg.logger.dir = str(wandb_dir)
-    return run_tracked(cfg, run_name(overrides, cfg.job_type), finetune, reraise=True)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,7 @@ def reference(data_dir, tmp_path_factory) -> dict:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(job, "evaluate", evaluate)
-        summary = run_in_process(root / "wandb", job_overrides(data_dir, root))
+        summary = run_job(job_overrides(data_dir, root), root / "wandb")
     assert summary["status"] == "finished" and summary["finetune/steps"] == 12
     return {"summary": summary, "wandb": root / "wandb", "weights": weights[0]}
 
@@ -97,7 +90,7 @@ def test_stopped_job_resumes_to_the_same_result(signal_name, step, exit_code, sa
     if state == "interrupted":
         assert list(first["summary.signal"]) == [signal_name] and list(first.exit_code) == [exit_code]
 
-    resumed = run_in_process(tmp_path / "resumed", overrides)
+    resumed = run_job(overrides, tmp_path / "resumed")
     assert resumed["resumed_from"] == str(last) and not last.exists()  # done: the resume state is gone
     full = reference["summary"]
     metrics = [k for k in full if k.startswith(("sst2/", "finetune/", "params/"))]
@@ -160,16 +153,11 @@ class Payload:
 
 def test_crafted_checkpoint_in_a_job_dir_runs_no_code(tmp_path, cache, read_settled_runs):
     overrides = ["profile=smoke", "task=sst2"]
-    cfg = compose_config(overrides)
-    jdir = job_dir(cfg, run_name(overrides, "finetune"))
-    jdir.mkdir(parents=True)
-    (jdir / "wandb_id").write_text("crafted1")
+    jdir = job_dir_with_run_id(overrides, "crafted1")
     last = jdir / "last.ckpt"
     torch.save({"state_dict": {}, "loops": {}, "payload": Payload(tmp_path / "created")}, last)
-    with open_dict(cfg):
-        cfg.logger.dir = str(tmp_path / "w")
     with pytest.raises(ValueError) as err:
-        run_tracked(cfg, run_name(overrides, "finetune"), finetune, reraise=True)
+        run_job(overrides, tmp_path / "w")
     msg = str(err.value)
     assert msg.startswith(f"{last}: cannot resume from this checkpoint: it holds objects a safe load refuses")
     assert f"delete {jdir} to start this job over (or run it again with rerun=true)" in msg
