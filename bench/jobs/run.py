@@ -40,7 +40,7 @@ register_configs()
 # conf/hydra/launcher/{joblib,submitit_slurm}.yaml share their names with the plugins' schemas on
 # purpose (`hydra/launcher=joblib` stays the command); Hydra still validates them against those
 # schemas, and only warns that the matching is deprecated.
-warnings.filterwarnings("ignore", message=r".*is validated against ConfigStore schema with the same name")
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
 
 def quiet_libraries() -> None:

@@ -6,6 +6,7 @@ signal, tests/jobs/test_signals.py.)"""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +31,11 @@ columns:
 def sweep(tmp_path_factory):
     """Three jobs on two joblib workers: one finishes, one diverges, one fails."""
     root = tmp_path_factory.mktemp("multirun")
-    env = {**os.environ, "BENCH_CACHE_DIR": str(root / "cache"), "WANDB_MODE": "offline"}
+    env = {**os.environ, "BENCH_CACHE_DIR": str(root / "cache"), "WANDB_MODE": "offline",
+           "PYTHONPATH": str(REPO_ROOT)}  # the test callback (tests.support.kill) must import in the jobs
     env.pop("WANDB_SERVICE", None)
-    cmd = [sys.executable, "-m", "bench.jobs.run", "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
+    # the entry point users run (installed beside this Python)
+    cmd = [str(Path(sys.executable).with_name("bench-run")), "-m", "profile=smoke", "task=sst2", "hydra/launcher=joblib",
            "hydra.launcher.n_jobs=2", "profile.finetune.lr=1e-3,1e30,2e-3",
            "+callbacks.fail._target_=tests.support.kill.FailAtStep", "+callbacks.fail.step=1", "+callbacks.fail.lr=2e-3",
            f"hydra.sweep.dir={root / 'sweep'}"]
@@ -43,6 +46,7 @@ def sweep(tmp_path_factory):
 def test_sweep_completes_and_exits_0(sweep):
     root, out = sweep
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "ConfigStore schema" not in out.stdout + out.stderr  # Hydra's note on our launcher files, filtered
     runs = read_runs(root / "sweep")
     assert len(runs) == 3 and set(runs.group) == {"adhoc"}
     state = {float(lr): s for lr, s in zip(runs["config.profile.finetune.lr"], runs.state)}
