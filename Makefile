@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and exact: the CPU wheel; a looser requirement would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[hf,dev]'
+	$(PY) -m pip install -q -e '.[hf,onnx,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
