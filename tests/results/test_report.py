@@ -10,7 +10,7 @@ import pytest
 
 from bench.results.report import SPEC_DIR, SpecError, fmt_params, load_paper, load_spec, main, table_names
 from bench.results.report.spec import NOT_TABLES
-from tests.results.report_support import T0
+from tests.results.report_support import T0, md_rows
 from tests.results.report_support import md_table as _table
 from tests.results.report_support import write_finetune_run as _run
 from tests.support.wandb_writer import write_run_file
@@ -22,15 +22,16 @@ def _report(runs: Path, out: Path, *extra: str) -> str:
     return (out / "albert_sharing.md").read_text()
 
 
-def test_cells_median_range_states_and_missing(runs, tmp_path):
+def test_cells_mean_interval_states_and_missing(runs, tmp_path):
     md = _report(runs, tmp_path / "reports")
     header, rows = _table(md)
     assert header[:4] == ["E", "sharing", "Params", "Params (paper)"]
     row = rows[("768", "all-shared")]
-    assert row["MNLI"] == "70.0 (60.0–90.0)" and row["MNLI (paper)"] == "82.0"
-    assert row["SST-2"] == "80.0*"  # seed 1 failed: not averaged, the cell is flagged
-    assert row["RACE"] == "40.0"  # the failed run of seed 0 was rerun
-    assert row["SQuAD1.1 F1/EM"] == "45.2/38.0" and row["SQuAD1.1 F1/EM (paper)"] == "88.6/81.5"
+    # mean of 60, 90, 70 and the 95% t-interval's half-width t(0.975, 2) * s / sqrt(3)
+    assert row["MNLI"] == "73.3 ± 37.9 (n=3)" and row["MNLI (paper)"] == "82.0"
+    assert row["SST-2"] == "80.0 (n=1)*"  # seed 1 failed: not averaged, the cell is flagged
+    assert row["RACE"] == "40.0 (n=1)"  # the failed run of seed 0 was rerun
+    assert row["SQuAD1.1 F1/EM"] == "45.2/38.0 (n=1)" and row["SQuAD1.1 F1/EM (paper)"] == "88.6/81.5"
     assert row["SQuAD2.0 F1/EM"] == "missing" and row["Avg"] == "n/a"
     assert row["Params"] == "0.48M" and row["Params (paper)"] == "31M"
     att = rows[("768", "shared-attention")]
@@ -55,9 +56,12 @@ def test_failed_and_crashed_runs_are_listed_by_name(runs, tmp_path):
 
 def test_tiny_profile_is_labelled(runs, tmp_path):
     md = _report(runs, tmp_path / "reports")
-    title, _, caption = md.splitlines()[:3]
+    title, _, claims = md.splitlines()[:3]
     assert title == "# ALBERT, cross-layer parameter sharing (ALBERT-base) — tiny profile"
+    assert claims.startswith("**Claims of the paper**") and "tiny models trained on synthetic data" in claims
+    caption = next(line for line in md.splitlines() if line.startswith("Measured at"))
     assert "**tiny** profile" in caption and "not comparable with the paper" in caption
+    assert md.index(claims) < md.index(caption) < md.index("| E | sharing")  # the verdicts come first
 
 
 def test_rerun_is_byte_identical_across_processes(runs, tmp_path):
@@ -79,7 +83,7 @@ def test_corrupt_run_file_is_named_and_the_rest_reported(runs, tmp_path):
     md = _report(runs, tmp_path / "reports")
     assert "(run bad) [E=768, sharing=shared-FFN]: corrupt:" in md and "run-bad.wandb" in md
     assert _table(md)[1][("768", "shared-FFN")]["SST-2"] == "corrupt"
-    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "70.0 (60.0–90.0)"
+    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "73.3 ± 37.9 (n=3)"
 
 
 def test_old_report_stays_when_runs_cannot_be_read(runs, tmp_path):
@@ -96,11 +100,11 @@ def test_old_report_stays_when_runs_cannot_be_read(runs, tmp_path):
 def test_profiles_are_never_mixed(runs, tmp_path):
     _run(runs, "p0", values=[11.0], profile="paper", t=-5)  # an older paper-profile run
     md = _report(runs, tmp_path / "reports")
-    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "70.0 (60.0–90.0)"
+    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "73.3 ± 37.9 (n=3)"
     assert "Runs at other profiles, not in this table: paper (1)." in md
     md = _report(runs, tmp_path / "reports", "profile=paper")
     assert md.splitlines()[0].endswith("— paper profile")
-    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "11.0"
+    assert _table(md)[1][("768", "all-shared")]["MNLI"] == "11.0 (n=1)"
 
 
 def test_index_lists_every_report_and_the_census(runs, tmp_path):
@@ -151,12 +155,12 @@ def test_glue_score_column_uses_the_suite_convention(tmp_path):
                        summary={f"{task}/{k}": v for k, v in ms.items()} | {"status": "finished"}, start_time=T0 + i)
     assert main(["experiment=distilbert_glue", f"runs={tmp_path / 'runs'}", f"out={tmp_path / 'out'}", "publish=false"]) == 0
     md = (tmp_path / "out" / "distilbert_glue.md").read_text()
-    lines = [line for line in md.splitlines() if line.startswith("| DistilBERT")]
-    header = [c.strip() for c in md.splitlines()[4][2:-2].split(" | ")]
-    row = dict(zip(header, [c.strip() for c in lines[0][2:-2].split(" | ")]))
-    assert row["Score"] == f"{glue_score(metrics, glue_task_metrics()):.1f}" and row["Score (paper)"] == "77.0"
-    assert row["MRPC"] == "75.0" and row["MNLI"] == "70.0" and row["STS-B"] == "45.0"
+    header, rows = md_rows(md)
+    row = dict(zip(header, next(r for r in rows if r[0] == "DistilBERT")))
+    assert row["Score"] == f"{glue_score(metrics, glue_task_metrics()):.1f} (n=1)" and row["Score (paper)"] == "77.0"
+    assert row["MRPC"] == "75.0 (n=1)" and row["MNLI"] == "70.0 (n=1)" and row["STS-B"] == "45.0 (n=1)"
     assert GLUE_SCORE_CONVENTION in md
+    assert "the paper prints the median of 5 runs" in md  # the table keeps the mean (conf/report/README.md)
 
 
 def test_params_are_printed_like_the_paper():

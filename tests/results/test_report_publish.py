@@ -36,7 +36,7 @@ def test_report_run_holds_the_table_and_figure_and_is_never_a_table_run(runs, tm
     header, rows = md_rows(md)
     assert stored["columns"] == header and stored["data"] == rows
     assert ["768", "all-shared"] + ["0.48M"] in [r[:3] for r in stored["data"]]
-    assert "70.0 (60.0–90.0)" in next(r for r in stored["data"] if r[:2] == ["768", "all-shared"])
+    assert "73.3 ± 37.9 (n=3)" in next(r for r in stored["data"] if r[:2] == ["768", "all-shared"])
     assert run["summary.figure._type"] == "image-file"
     assert (files / run["summary.figure.path"]).read_bytes() == png  # the report's PNG, byte for byte
     assert run["summary.figure.sha256"] == hashlib.sha256(png).hexdigest()
@@ -59,7 +59,7 @@ def test_report_run_holds_the_table_and_figure_and_is_never_a_table_run(runs, tm
     again = tmp_path / "again"
     assert main(["experiment=albert_sharing", f"runs={runs},{wandb_dir}", f"out={again}", "publish=false"]) == 0
     assert (again / "albert_sharing.md").read_text() == md
-    assert md_table(md)[1][("768", "all-shared")]["MNLI"] == "70.0 (60.0–90.0)"
+    assert md_table(md)[1][("768", "all-shared")]["MNLI"] == "73.3 ± 37.9 (n=3)"
 
 
 def test_publish_false_and_logger_settings(runs, tmp_path, monkeypatch):

@@ -10,17 +10,20 @@ conf/report/README.md (with the rules every table keeps). The generator only rea
 only by a table with readable runs: with no runs, or only corrupt run files, it is left as it was
 and the command exits 1 naming the files.
 
-spec.py reads specs and paper CSVs, cells.py and table.py aggregate runs into a Table, render.py
-turns it into markdown and the index, figure.py into a PNG, cli.py parses arguments and writes the
-files, publish.py logs each written table as one W&B run (job type `report`: never a table's run).
+spec.py reads specs and paper CSVs, cells.py and table.py aggregate runs into a Table (means over
+seeds with 95% t-intervals: stats.py), claims.py judges the spec's claims and marks cells within
+noise, render.py turns it into markdown and the index (with every claim's verdict), figure.py into
+a PNG, cli.py parses arguments and writes the files, publish.py logs each written table as one W&B
+run (job type `report`: never a table's run).
 """
 
 from bench.io import PAPER_DIR
 from bench.results.report.cells import Cell, fmt_params, metric_cell
+from bench.results.report.claims import Verdict, judge, judge_all, noise_marks, orderings
 from bench.results.report.cli import DEFAULT_RUNS, main, parse_args, write_index, write_report, write_table
 from bench.results.report.figure import render_figure
 from bench.results.report.publish import publish_table, report_run_id
-from bench.results.report.render import render_index, render_markdown
+from bench.results.report.render import read_verdicts, render_index, render_markdown
 from bench.results.report.spec import (
     COLUMN_KEYS,
     SPEC_DIR,
@@ -46,17 +49,23 @@ __all__ = [
     "Cell",
     "SpecError",
     "Table",
+    "Verdict",
     "as_list",
     "build_table",
     "fmt_params",
     "glue_task_metrics",
+    "judge",
+    "judge_all",
     "label_tuple",
     "load_paper",
     "load_spec",
     "main",
     "metric_cell",
+    "noise_marks",
+    "orderings",
     "parse_args",
     "publish_table",
+    "read_verdicts",
     "render_figure",
     "render_index",
     "render_markdown",

@@ -1,4 +1,4 @@
-"""One measured cell: the median over seeds of a summary key, with its range and the runs' states."""
+"""One measured cell: the mean over seeds of a summary key, its 95% t-interval and n, and the runs' states."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.results.report.spec import glue_task_metrics
+from bench.results.report.stats import t_interval
 
 
 @dataclass
@@ -16,8 +17,9 @@ class Cell:
     text: str
     value: float | None = None  # the headline number (first metric), for derived columns and figures
     flagged: bool = False
-    low: float | None = None  # the headline metric's min and max over seeds (several seeds only): error bars
+    low: float | None = None  # the headline metric's 95% t-interval of the mean (several seeds only): error bars
     high: float | None = None
+    samples: dict[str, float] | None = None  # seed -> the headline value of that seed (noise marks, claims)
 
 
 def as_text(v) -> str:
@@ -83,7 +85,9 @@ def _per_run_value(run: Mapping, col: dict) -> tuple | None:
 
 
 def metric_cell(runs: list[dict], col: dict, notes: dict) -> Cell:
-    """Median over seeds of the newest finished run per seed (min-max when several seeds).
+    """Mean over seeds of the newest finished run per seed: `71.3 ± 1.2 (n=3)`, the 95% t-interval of
+    the headline (first) metric's mean; `71.3 (n=1)` for one seed. Several metrics print as `a/b`
+    (each its mean) with the headline's interval. Parameter counts are exact: the median, no interval.
 
     `runs` are the cell's runs as records (frame rows as dicts), oldest first.
     """
@@ -103,14 +107,23 @@ def metric_cell(runs: list[dict], col: dict, notes: dict) -> Cell:
     if not per_seed:
         return _empty_cell(runs, done, col, notes)
     lost = {seed_of(r) for r in runs if r["state"] != "finished"} - set(per_seed)
-    per_metric = list(zip(*(per_seed[k] for k in sorted(per_seed))))
-    meds = [median(m) for m in per_metric]
-    text = "/".join(fmt(m, digits) for m in meds)
+    seeds = sorted(per_seed)
+    per_metric = list(zip(*(per_seed[k] for k in seeds)))
+    means = [sum(m) / len(m) for m in per_metric]
+    samples = {k: per_seed[k][0] for k in seeds}
+    return seed_cell(means, samples, digits, lost=bool(lost))
+
+
+def seed_cell(means: list[float], samples: dict[str, float], digits: int, lost: bool = False) -> Cell:
+    """A cell of per-seed values: the means (`a/b` when several), the headline's interval and n."""
+    head, half = t_interval(list(samples.values()))
+    text = "/".join(fmt(m, digits) for m in means)
     low = high = None
-    if len(per_seed) > 1:
-        text += " (" + "/".join(f"{fmt(min(m), digits)}–{fmt(max(m), digits)}" for m in per_metric) + ")"
-        low, high = min(per_metric[0]), max(per_metric[0])
-    return Cell(text + ("*" if lost else ""), meds[0], bool(lost), low, high)
+    if half is not None:
+        text += f" ± {fmt(half, digits)}"
+        low, high = head - half, head + half
+    text += f" (n={len(samples)})"
+    return Cell(text + ("*" if lost else ""), means[0], lost, low, high, samples)
 
 
 def _empty_cell(runs: list[dict], done: list[dict], col: dict, notes: dict) -> Cell:
@@ -125,10 +138,15 @@ def _empty_cell(runs: list[dict], done: list[dict], col: dict, notes: dict) -> C
 
 
 def mean_cell(row_cells: Mapping[str, Cell], col: dict) -> Cell:
-    """A `mean_of` column: the mean of earlier columns' headline values in the same row."""
+    """A `mean_of` column: the mean of earlier columns' headline values in the same row. When every
+    input has the same seeds, each seed's mean is a sample too, so the cell gets its interval and n."""
     digits = int(col.get("digits", 1))
-    inputs = [row_cells[name].value for name in col["mean_of"]]
-    if any(v is None for v in inputs):
+    cells = [row_cells[name] for name in col["mean_of"]]
+    if any(c.value is None for c in cells):
         return Cell("n/a")
-    v = sum(inputs) / len(inputs)
-    return Cell(fmt(v, digits), v)
+    seed_sets = {tuple(sorted(c.samples)) if c.samples else () for c in cells}
+    if len(seed_sets) == 1 and (seeds := next(iter(seed_sets))):
+        samples = {k: sum(c.samples[k] for c in cells) / len(cells) for k in seeds}
+        return seed_cell([sum(samples.values()) / len(samples)], samples, digits, lost=any(c.flagged for c in cells))
+    v = sum(c.value for c in cells) / len(cells)
+    return Cell(fmt(v, digits), v)  # inputs over different seeds: no per-seed value, no interval

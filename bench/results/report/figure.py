@@ -3,10 +3,10 @@
 - One panel per plotted column: the spec's `figure.y` (one or several), else every column but the
   parameter counts (their published units differ from the counts measured).
 - Lines when the spec's `figure` names the x axis (`x`, optional `series` and `logx`) or when the
-  rows have one numeric label: the measured median solid, the published value dashed.
+  rows have one numeric label: the measured mean solid, the published value dashed.
 - Grouped bars otherwise (categorical rows: models, recipes, settings; the speed table too): per row
-  the measured median beside the published value (hatched).
-- Error bars: the min–max over seeds the table prints (only cells with more than one seed).
+  the measured mean beside the published value (hatched).
+- Error bars: the 95% t-interval of the mean the table prints (only cells with more than one seed).
 
 Agg backend, no version or time in the PNG's metadata, fixed sizes: byte-identical on every run.
 """
@@ -94,10 +94,10 @@ def render_figure(table: Table) -> bytes | None:
 
 
 def _errors(table: Table, name: str, labs: list[tuple], ys: list[float]) -> tuple[list, list, list, list]:
-    """(x index, y, down, up) of the points with a min–max range over seeds."""
+    """(x index, y, down, up) of the points with a 95% interval (several seeds)."""
     out: tuple[list, list, list, list] = ([], [], [], [])
     for i, (lab, y) in enumerate(zip(labs, ys)):
-        lo, hi = table.ranges.get(lab, {}).get(name, (None, None))
+        lo, hi = table.intervals.get(lab, {}).get(name, (None, None))
         if lo is not None and hi is not None:
             for lst, v in zip(out, (i, y, max(y - lo, 0.0), max(hi - y, 0.0))):
                 lst.append(v)
@@ -138,7 +138,7 @@ def _lines(ax, table: Table, name: str) -> None:
 
 
 def _bars(ax, table: Table, name: str) -> None:
-    """Grouped bars over the rows: measured (min–max error bars) beside published (hatched)."""
+    """Grouped bars over the rows: measured (95% interval error bars) beside published (hatched)."""
     labs = list(table.values)
     width = 0.38
     measured = [table.values[lab].get(name) for lab in labs]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 import yaml
 
 from bench.io import CONF_DIR, PAPER_DIR
+from bench.results.report.claims import BEST, UNRESOLVED, WITHIN
 from bench.results.report.figure import figure_alt, figure_lines
 from bench.results.report.spec import SPEC_DIR, table_names
 from bench.results.report.table import Table
@@ -35,27 +37,62 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
         from lightning_modules.metrics.glue import GLUE_SCORE_CONVENTION  # lazy: it loads torch
 
         caption.append(GLUE_SCORE_CONVENTION)
-    caption.append("Each measured cell is the median over seeds (the newest finished run of each seed), with "
-                   "(min–max) when there is more than one seed; `*` marks a cell with a seed that has no finished "
-                   "run. A cell whose runs all failed, were interrupted, crashed, diverged or could not be read shows "
+    caption.append("Each measured cell is the mean over seeds (the newest finished run of each seed) ± the "
+                   "half-width of its 95% t-interval (Student t, n − 1 df; several metrics `a/b`: each a mean, the "
+                   "interval that of the first), and n, the number of seeds; one seed shows its value and n=1, no "
+                   "interval. `*` marks a cell with a seed that has no finished run. A cell whose runs all failed, were interrupted, crashed, diverged or could not be read shows "
                    "that state; `missing` = no run; `n/a` = a derived value with an input that is not a number; "
                    "`—` = published only.")
     if not spec.get("paper"):
         caption.append("Published columns are empty: " + " ".join(str(spec.get("paper_note") or
                                                                        "the paper gives no numbers for this table.").split()))
-    lines = [f"# {title}", "", " ".join(caption), "", md_row(table.header),
+    lines = [f"# {title}", "", *_verdict_lines(table), " ".join(caption), "", md_row(table.header),
              md_row(["---"] * len(table.header))]
     lines += [md_row(r) for r in table.rows]
     lines.append("")
+    if table.marks:
+        lines += [f"Marks, per column against its best row (`{BEST}`: highest, or lowest where lower is better): "
+                  f"`{WITHIN}` = the difference from the best row is within noise (Welch's t-test, 95%: not "
+                  f"significant); `{UNRESOLVED}` = not resolved (this row or the best has fewer than two seeds); "
+                  "no mark = significantly worse than the best.", ""]
     if figure_name:
         lines += [f"![{figure_alt(table)}]({figure_name})", "",
-                  "Figure: each measured value (the median over seeds; error bars: min–max over seeds when there "
-                  "is more than one) beside the published one where the paper gives it "
+                  "Figure: each measured value (the mean over seeds; error bars: its 95% t-interval when there "
+                  "is more than one seed) beside the published one where the paper gives it "
                   + ("(dashed)." if figure_lines(table) else "(hatched)."), ""]
     if spec.get("example"):
         lines += _example(spec)
     lines.append("\n\n".join(["**Notes.** " + table.notes[0], *table.notes[1:]]))
     return "\n".join(lines) + "\n"
+
+
+CLAIMS_HEAD = "**Claims of the paper**"
+_VERDICT = re.compile(r"^- \*\*(reproduced|contradicted|not resolved at [^*]+)\*\*: (.+?) — (.*)$")
+
+
+def _verdict_lines(table: Table) -> list[str]:
+    """The block above the caption: one line per claim, then the row order against the paper's."""
+    out = []
+    if table.verdicts:
+        out += [f"{CLAIMS_HEAD}, checked on these runs ({table.profile or 'unknown'} profile: "
+                + ("tiny models trained on synthetic data, so a verdict says whether the rows here behave as the "
+                   "claim says, not whether the paper is right" if table.profile == "tiny" else
+                   "a verdict says whether these runs behave as the claim says")
+                + "; tests: Welch 95% intervals between rows, see conf/report/README.md):", ""]
+        out += [f"- **{v.verdict}**: {v.text} — {v.evidence}" for v in table.verdicts]
+        out.append("")
+    if table.orderings:
+        out += ["**Row order against the paper's**, per column: " + "; ".join(table.orderings) + ".", ""]
+    return out
+
+
+def read_verdicts(md: str) -> dict[str, tuple[str, str]]:
+    """{claim text: (verdict, evidence)} from a report's claim lines (the index gathers them)."""
+    found = {}
+    for line in md.split("\n| ", 1)[0].splitlines():  # only above the table
+        if m := _VERDICT.match(line):
+            found[m.group(2)] = (m.group(1), m.group(3))
+    return found
 
 
 def _example(spec: dict) -> list[str]:
@@ -78,6 +115,7 @@ def render_index(out: Path) -> str:
     census = out / "parameters.md"
     lines.append(md_row(["[parameters.md](parameters.md)" if census.exists() else "parameters.md (not generated yet)",
                          "Parameters, counted exactly: every model config and paper row", "written by `bench-census`"]))
+    verdicts = []
     for name in table_names():
         spec = yaml.safe_load((SPEC_DIR / f"{name}.yaml").read_text()) or {}
         md = out / f"{name}.md"
@@ -85,4 +123,16 @@ def render_index(out: Path) -> str:
         if (out / f"{name}.png").exists() and md.exists():
             link += f", [{name}.png]({name}.png)"
         lines.append(md_row([link, spec.get("title", name), spec.get("source", "")]))
+        found = read_verdicts(md.read_text()) if md.exists() else {}
+        for claim in spec.get("claims") or []:
+            text = " ".join(str(claim.get("text", "")).split()) if isinstance(claim, dict) else str(claim)
+            verdict, evidence = found.get(text, ("no verdict yet", "the report predates this claim: regenerate it"
+                                                 if md.exists() else "no report yet"))
+            verdicts.append(md_row([f"[{name}]({name}.md)" if md.exists() else name, text, verdict, evidence]))
+    lines += ["", "## Verdicts", "",
+              "Every claim of every table (`claims:` in `conf/report/<table>.yaml`), as its report judged it on its "
+              "runs: `reproduced`, `contradicted`, or `not resolved at <profile>` (intervals overlap, too few seeds "
+              "or cells missing). At the tiny profile the models are tiny and the data synthetic: a verdict says "
+              "whether the rows behave as the paper's claim says, not whether the paper is right.", "",
+              "| table | claim | verdict | evidence |", "| --- | --- | --- | --- |", *verdicts]
     return "\n".join(lines) + "\n"

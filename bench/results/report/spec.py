@@ -15,10 +15,14 @@ from bench.io import CONF_DIR, PAPER_DIR
 SPEC_DIR = CONF_DIR / "report"
 NOT_TABLES = {"parameters"}  # specs of other writers (bench-census)
 SPEC_KEYS = {"title", "source", "description", "paper", "paper_note", "runs", "rows", "expect", "paper_only",
-             "paper_info", "columns", "caption", "figure", "example"}
+             "paper_info", "columns", "caption", "figure", "example", "claims"}
 FIGURE_KEYS = {"x", "y", "series", "logx"}
 COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "ratio_of", "to_row", "task", "job_type", "where", "combine",
-               "digits", "paper", "paper_unit", "note"}
+               "digits", "paper", "paper_unit", "note", "better"}
+# claims: `kind` -> the keys it needs beyond text/kind/column (claims.py evaluates them)
+CLAIM_KINDS = {"better": ("row", "than"), "not_worse": ("row", "than"), "order": ("rows",),
+               "ratio_at_least": ("row", "than", "ratio"), "ratio_at_most": ("row", "than", "ratio")}
+CLAIM_KEYS = {"text", "kind", "column", "row", "than", "rows", "margin", "ratio", "note"}
 
 
 class SpecError(ValueError):
@@ -79,7 +83,83 @@ def load_spec(name: str, spec_dir: Path = SPEC_DIR) -> dict:
         fig["y"] = as_list(fig.get("y"))  # empty: every column but the parameter counts (figure.py)
         if any(y not in names for y in fig["y"]):
             raise SpecError(f"{where}: figure y {fig['y']!r}: each y must be a column ({sorted(names)})")
+    spec["claims"] = [_check_claim(c, i, spec, where) for i, c in enumerate(as_list(spec.get("claims")))]
     return spec
+
+
+def _labels(x, nkeys: int) -> list[tuple]:
+    """One or several row labels: with one row key a list is several labels; with several keys a
+    label is a list, so several are a list of lists."""
+    items = as_list(x)
+    if nkeys > 1 and items and not isinstance(items[0], list):
+        items = [items]
+    return [label_tuple(v) for v in items]
+
+
+def _check_claim(claim, i: int, spec: dict, where: str) -> dict:
+    """Check `claims[i]`: its kind and keys, and that its rows and columns are the table's."""
+    at = f"{where}: claims[{i}]"
+    if not isinstance(claim, dict):
+        raise SpecError(f"{at}: a claim is a mapping with text, kind, column, ...")
+    if unknown := set(claim) - CLAIM_KEYS:
+        raise SpecError(f"{at}: unknown key(s) {sorted(unknown)} (known: {sorted(CLAIM_KEYS)})")
+    kind = claim.get("kind")
+    if kind not in CLAIM_KINDS:
+        raise SpecError(f"{at}: kind {kind!r}: use one of {sorted(CLAIM_KINDS)}")
+    if missing := [k for k in ("text", "column", *CLAIM_KINDS[kind]) if k not in claim]:
+        raise SpecError(f"{at}: kind {kind} needs key(s) {missing}")
+    allowed = {"text", "kind", "column", "note", *CLAIM_KINDS[kind]} | ({"margin"} if kind in ("better", "not_worse", "order") else set())
+    if extra := sorted(set(claim) - allowed):
+        raise SpecError(f"{at}: key(s) {extra} do not apply to kind {kind} (it takes {sorted(allowed)})")
+    if " — " in str(claim["text"]) or "\n" in str(claim["text"]).strip():
+        raise SpecError(f"{at}: text must be one line without ' — ' (the report separates text and evidence by it)")
+    cols = {c["name"]: c for c in spec["columns"]}
+    out = {"text": " ".join(str(claim["text"]).split()), "kind": kind, "columns": [str(c) for c in as_list(claim["column"])],
+           "margin": claim.get("margin", 0.0), "ratio": claim.get("ratio"), "path": where, "index": i}
+    for name in out["columns"]:
+        col = cols.get(name)
+        if col is None:
+            raise SpecError(f"{at}: column {name!r} is not a column of the table ({sorted(cols)})")
+        if col["kind"] == "ratio_of":
+            raise SpecError(f"{at}: column {name!r} is a ratio_of column; claim on the column it divides")
+        if kind in ("better", "not_worse", "order") and col["better"] == "none":
+            raise SpecError(f"{at}: column {name!r} has `better: none`: {kind} needs a direction")
+    for key in ("margin", "ratio"):
+        v = out[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+            raise SpecError(f"{at}: {key} must be a number >= 0, got {v!r}")
+    nkeys = len(spec["rows"])
+    known = _claim_rows(spec)
+    out["row"] = _labels(claim["row"], nkeys) if "row" in claim else []
+    out["than"] = _labels(claim.get("than"), nkeys)
+    out["rows"] = _labels(claim.get("rows"), nkeys)
+    if kind != "order" and len(out["row"]) != 1:
+        raise SpecError(f"{at}: row must be one row label, got {claim['row']!r}")
+    if kind == "order" and len(out["rows"]) < 2:
+        raise SpecError(f"{at}: order needs rows: at least two row labels, worst first")
+    for key in ("row", "than", "rows"):
+        for lab in out[key]:
+            if lab not in known:
+                raise SpecError(f"{at}: {key} {list(lab) if nkeys > 1 else lab[0]!r} is not a measured row label "
+                                f"(rows: {', '.join('/'.join(r) for r in known)})")
+    return out
+
+
+def _claim_rows(spec: dict) -> list[tuple]:
+    """The row labels a claim may name: the paper CSV's rows and `expect`, less the published-only ones."""
+    labels = [r["label"] for r in spec["rows"]]
+    rows = []
+    if spec.get("paper"):
+        path = PAPER_DIR / spec["paper"]
+        if not path.exists():
+            raise SpecError(f"{spec['path']}: paper CSV {path} does not exist")
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if missing := [c for c in labels if c not in table.columns]:
+            raise SpecError(f"{spec['path']}: paper CSV {path} has no column(s) {missing}")
+        rows = [tuple(r[c] for c in labels) for _, r in table.iterrows()]
+    rows += [label_tuple(x) for x in as_list(spec.get("expect"))]
+    only = {label_tuple(x) for x in as_list(spec.get("paper_only"))}
+    return [r for r in dict.fromkeys(rows) if r not in only]
 
 
 def _check_column(col: dict, i: int, earlier: set[str], where: str) -> None:
@@ -100,6 +180,9 @@ def _check_column(col: dict, i: int, earlier: set[str], where: str) -> None:
     col["where"] = dict(col.get("where") or {})
     if col.get("task"):
         col["where"]["task.name"] = col["task"]
+    col["better"] = col.get("better", "higher")
+    if col["better"] not in ("higher", "lower", "none"):
+        raise SpecError(f"{where}: column {col['name']!r}: better must be higher, lower or none")
     if col.get("combine") not in (None, "glue", "mean"):
         raise SpecError(f"{where}: column {col['name']!r}: combine must be glue or mean")
     if col.get("combine") == "glue":

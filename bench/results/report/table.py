@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.results.report.cells import Cell, as_number, as_text, fmt, is_missing, mean_cell, metric_cell, seed_of
+from bench.results.report.claims import Verdict, judge_all, noise_marks, orderings
 from bench.results.report.spec import as_list, label_tuple, load_paper
 
 # every state but finished, in the order counts are printed; `interrupted`: stopped by a signal, resumable
@@ -30,7 +31,11 @@ class Table:
     paper_values: dict[tuple, dict[str, float | None]]
     notes: list[str] = field(default_factory=list)
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # the table's runs (at its profile)
-    ranges: dict[tuple, dict[str, tuple[float, float]]] = field(default_factory=dict)  # min-max over seeds
+    intervals: dict[tuple, dict[str, tuple[float, float]]] = field(default_factory=dict)  # 95% t-interval of the mean
+    samples: dict[tuple, dict[str, dict[str, float]]] = field(default_factory=dict)  # row -> column -> seed -> value
+    marks: dict[tuple[tuple, str], str] = field(default_factory=dict)  # (row, column) -> noise mark (claims.py)
+    verdicts: list[Verdict] = field(default_factory=list)  # the spec's claims, judged
+    orderings: list[str] = field(default_factory=list)  # per column: measured row order vs the paper's
 
     @property
     def unreadable(self) -> bool:
@@ -162,23 +167,30 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
     header = labels + [f"{c} (paper)" for c in info]
     for col in spec["columns"]:
         header += [col["name"]] + ([f"{col['name']} (paper)"] if shown[col["name"]] else [])
-    rows, values, paper_values, ranges, missing_cells = [], {}, {}, {}, []
+    values = {lab: {name: cell.value for name, cell in row.cells.items()} for lab, row in grid}
+    samples = {lab: {name: c.samples for name, c in row.cells.items() if c.samples} for lab, row in grid}
+    marks = noise_marks(spec, values, samples)
+    rows, paper_values, intervals, missing_cells = [], {}, {}, []
     measured = sum(c["kind"] not in ("mean_of", "ratio_of") for c in spec["columns"])
     for lab, row in grid:
         prow = paper_rows.get(lab)
         line = list(lab) + [prow[c] if prow is not None else "" for c in info]
         for col in spec["columns"]:
             name = col["name"]
-            line += [row.cells[name].text] + ([row.paper.get(name, "")] if shown[name] else [])
+            mark = marks.get((lab, name))
+            text = f"{mark} {row.cells[name].text}" if mark else row.cells[name].text
+            line += [text] + ([row.paper.get(name, "")] if shown[name] else [])
         rows.append(line)
-        values[lab] = {name: cell.value for name, cell in row.cells.items()}
-        ranges[lab] = {name: (c.low, c.high) for name, c in row.cells.items() if c.low is not None and c.high is not None}
+        intervals[lab] = {name: (c.low, c.high) for name, c in row.cells.items() if c.low is not None and c.high is not None}
         paper_values[lab] = row.paper_values
         if row.missing:
             which = "every column" if len(row.missing) == measured else ", ".join(row.missing)
             missing_cells.append(f"{_label_text(labels, lab)} ({which})")
 
-    table = Table(spec, profile, labels, info, header, rows, values, paper_values, runs=mine, ranges=ranges)
+    table = Table(spec, profile, labels, info, header, rows, values, paper_values, runs=mine, intervals=intervals,
+                  samples=samples, marks=marks)
+    table.verdicts = judge_all(table)
+    table.orderings = orderings(table)
     table.notes = _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes, profile, labels)
     return table
 
