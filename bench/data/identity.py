@@ -22,7 +22,7 @@ from bench.data.config import as_dict, source_of
 from bench.data.loading import corpus_identity, source_identity
 from bench.data.specs import load_task_spec
 from bench.data.synthetic import ensure_synthetic, world_digest
-from bench.data.tokenizer import get_tokenizer, tokenizer_sha256
+from bench.data.tokenizer import checkpoint_tokenizer_of, get_tokenizer, imported_checkpoint, tokenizer_sha256
 
 
 def data_fingerprint(data_cfg, language: str, task_cfg=None) -> dict:
@@ -42,8 +42,12 @@ def synthetic_world_digest(data_cfg) -> str:
 
 
 def tokenizer_source(data_cfg, language: str) -> str:
-    """Where `data.tokenizer.<language>` comes from, in words for a summary."""
+    """Where the job's tokenizer comes from, in words for a summary: an imported checkpoint's files, else
+    `data.tokenizer.<language>`."""
     d = as_dict(data_cfg)
+    checkpoint = imported_checkpoint(d)
+    if checkpoint is not None:
+        return f"hf:{checkpoint}: {checkpoint_tokenizer_of(checkpoint).source}"
     spec = (d.get("tokenizer") or {}).get(language) or {}
     kind = spec.get("kind")
     if kind == "pretrained":

@@ -10,6 +10,10 @@
   spaces around CJK characters, so WordPiece never merges them), same specials;
 - pretrained: `Tokenizer.from_pretrained(name)` from the hub (e.g. bert-base-uncased);
 - file: a tokenizer.json at `path`.
+An imported encoder brings its own: with `model.init=hf:<name or dir>` (`data.checkpoint`, which the
+data configs set to `${model.init}`) every language gets the checkpoint's tokenizer, whatever
+`data.tokenizer` says (lightning_modules/hf/tokenizer.py: tokenizer.json, else transformers'
+conversion of vocab.txt, vocab.json + merges.txt or spiece.model).
 Trained tokenizers are saved as tokenizer.json under <cache_dir>/tokenizers/<key>/ (key: kind,
 settings, language and the content hash of the corpus files) and reloaded from there, offline. All
 of them get the BERT template "[CLS] A [SEP]" / "[CLS] A [SEP] B [SEP]" with token type ids 0 / 1;
@@ -40,6 +44,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from bench.data.config import as_dict, cache_dir
 from bench.data.loading import SWITCH_HINT, corpus_identity, load_corpus
+from lightning_modules.hf import CheckpointTokenizer, checkpoint_tokenizer, parse_init, resolve_checkpoint_dir
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PREFIX = "##"  # WordPiece continuation pieces
@@ -176,6 +181,9 @@ def train_chinese_char(texts: list[str], vocab_size: int = 21128) -> Tokenizer:
 def get_tokenizer(data_cfg, language: str) -> Tokenizer:
     """The tokenizer of `data.tokenizer.<language>` (trained once and cached, or loaded)."""
     d = as_dict(data_cfg)
+    checkpoint = imported_checkpoint(d)
+    if checkpoint is not None:
+        return Tokenizer.from_str(checkpoint_tokenizer_of(checkpoint).tokenizer.to_str())  # a copy: callers may change it
     spec = (d.get("tokenizer") or {}).get(language)
     if not spec:
         raise KeyError(f"data.tokenizer.{language} is not set (e.g. {{kind: wordpiece, vocab_size: 4000}})")
@@ -203,6 +211,25 @@ def get_tokenizer(data_cfg, language: str) -> Tokenizer:
                 tok.save(str(tmp))
                 os.replace(tmp, path)
     return Tokenizer.from_file(str(path))
+
+
+def imported_checkpoint(d: dict) -> str | None:
+    """The hub name or directory of `model.init=hf:<...>` as the data config carries it (`checkpoint`), else None."""
+    kind, arg = parse_init(str(d.get("checkpoint") or "random"))
+    return arg if kind == "hf" else None
+
+
+_CHECKPOINT_TOKENIZERS: dict[tuple, CheckpointTokenizer] = {}
+
+
+def checkpoint_tokenizer_of(name_or_dir: str) -> CheckpointTokenizer:
+    """The checkpoint's tokenizer, built once per process and set of files (a conversion takes ~0.3 s)."""
+    root = resolve_checkpoint_dir(name_or_dir).resolve()
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.iterdir()) if p.is_file())
+    key = (str(root), stamp)
+    if key not in _CHECKPOINT_TOKENIZERS:
+        _CHECKPOINT_TOKENIZERS[key] = checkpoint_tokenizer(root)
+    return _CHECKPOINT_TOKENIZERS[key]
 
 
 def trained_tokenizer_path(d: dict, language: str) -> Path:

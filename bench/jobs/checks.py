@@ -8,15 +8,22 @@ error naming its key, instead of after a W&B run, a synthetic world or a pretrai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from bench.config.architecture import effective_encoder_config, student_mismatch, teacher_config
 from bench.config.schema import SettingError
+from bench.data.config import as_dict
 from bench.data.specs import load_task_spec
+from bench.data.tokenizer import checkpoint_tokenizer_of, get_tokenizer, imported_checkpoint, tokenizer_sha256
 from bench.jobs.early_stopping import early_stopping_plan
-from bench.jobs.finetune.hparams import finetune_hparams
+from bench.jobs.finetune.hparams import command_line, finetune_hparams
 from bench.jobs.finetune.restart import checkpoint_cadence
 from bench.jobs.pretrain import objective_config, pretrain_checkpoint_cadence
+from lightning_modules.hf import HFCheckpointError
 
 NEEDS_TASK = ("finetune", "speed")
 
@@ -44,10 +51,46 @@ def check_job_config(cfg: DictConfig) -> None:
         finetune_hparams(cfg)
         early_stopping_plan(cfg, cfg.task)
         checkpoint_cadence(cfg)
+    if job_type in NEEDS_TASK:
+        check_checkpoint_tokenizer(cfg)
     if job_type == "speed":
         from bench.jobs.speed.settings import SpeedSettings
 
         SpeedSettings.from_cfg(cfg.speed)
+
+
+def check_checkpoint_tokenizer(cfg: DictConfig, overrides: Sequence[str] | None = None) -> None:
+    """An imported checkpoint brings its tokenizer: a local checkpoint must have one, and a `data.tokenizer`
+    given on the command line (`overrides`, by default the job's) next to `model.init=hf:<...>` is refused
+    unless it is that same tokenizer."""
+    d = as_dict(cfg.data)
+    checkpoint = imported_checkpoint(d)
+    if checkpoint is None:
+        return
+    if Path(checkpoint).expanduser().is_dir():  # a local checkpoint without a tokenizer stops here, before any run
+        try:  # (a hub name is resolved by the job: the download is the job's)
+            checkpoint_tokenizer_of(checkpoint)
+        except HFCheckpointError as e:
+            raise SettingError(f"model.init=hf:{checkpoint}", str(e)) from None
+    keys = sorted({o.key_or_group.lstrip("+") for o in OverridesParser.create().parse_overrides(
+        list(command_line(cfg) if overrides is None else overrides))
+        if not o.is_delete() and o.key_or_group.lstrip("+").startswith("data.tokenizer")})
+    if not keys:
+        return
+    ours = checkpoint_tokenizer_of(checkpoint)
+    for key in keys:
+        parts = key.split(".")
+        language = parts[2] if len(parts) > 2 else str(cfg.task.get("language", "en"))
+        try:
+            theirs = get_tokenizer({**d, "checkpoint": None}, language)
+            theirs.no_padding()
+            theirs.no_truncation()
+            same = tokenizer_sha256(theirs) == tokenizer_sha256(ours.tokenizer)
+        except Exception:  # an override that cannot be loaded cannot be the checkpoint's own either
+            same = False
+        if not same:
+            raise SettingError(key, f"conflicts with model.init=hf:{checkpoint}, which brings its own tokenizer "
+                               f"({ours.source}); drop the {key} override")
 
 
 def _text(e: BaseException) -> str:

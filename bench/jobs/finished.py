@@ -24,7 +24,8 @@ from bench.io import atomic_write_text
 FINISHED_FILE = "finished.json"
 # Top-level keys, and (section, key) pairs, that do not change what a job computes.
 NOT_IN_FINGERPRINT = ("paths", "logger", "hydra", "callbacks", "job_dir", "rerun")
-NESTED_NOT_IN_FINGERPRINT = (("data", "cache_dir"), ("profile", "finetune_checkpoint"),
+# data.checkpoint repeats model.init (the checkpoint that brings its tokenizer), which is fingerprinted
+NESTED_NOT_IN_FINGERPRINT = (("data", "cache_dir"), ("data", "checkpoint"), ("profile", "finetune_checkpoint"),
                              ("profile", "pretrain_checkpoint"))
 
 

@@ -56,8 +56,8 @@ class HFImport:
     encoder: Encoder
     mlm_head: MLMHead | None  # present when the checkpoint has an MLM head (*ForMaskedLM, *ForPreTraining)
     family: str
-    tokenizer_dir: Path  # the checkpoint directory: tokenizer files for transformers' AutoTokenizer
-    tokenizer: Tokenizer | None  # from tokenizer.json when the checkpoint has one
+    tokenizer_dir: Path  # the checkpoint directory: its tokenizer files (lightning_modules.hf.tokenizer reads them)
+    tokenizer: Tokenizer | None  # from tokenizer.json when the checkpoint has one (jobs convert slow files too)
     sentence_pair_head: SentencePairHead | None = None  # NSP (BERT) / SOP (ALBERT) of *ForPreTraining
 
 

@@ -399,9 +399,16 @@ def test_parameter_counts_equal_hugging_face(transformers):
 # ---------------------------------------------------------------------------------------------- the fine-tuning job
 
 
-def _bert_checkpoint(transformers, path: Path, vocab_size: int, model_class: str = "BertForMaskedLM") -> Path:
+def _bert_checkpoint(transformers, path: Path, world: dict, vocab_size: int | None = None,
+                     model_class: str = "BertForMaskedLM") -> Path:
+    """A BERT checkpoint as bert-base-uncased ships it (config.json, model.safetensors, vocab.txt); its
+    embeddings have `vocab_size` rows (default: the vocab.txt's size)."""
+    from bench.data.tokenizer import train_wordpiece
+    from tests.support.hub_checkpoints import corpus_texts, write_vocab_txt
+
+    size = write_vocab_txt(path, train_wordpiece(corpus_texts(world, "en"), 300))
     torch.manual_seed(0)
-    model = getattr(transformers, model_class)(transformers.BertConfig(**{**SMALL, "vocab_size": vocab_size}))
+    model = getattr(transformers, model_class)(transformers.BertConfig(**{**SMALL, "vocab_size": vocab_size or size}))
     perturb(model)
     model.save_pretrained(path)
     return path
@@ -409,13 +416,14 @@ def _bert_checkpoint(transformers, path: Path, vocab_size: int, model_class: str
 
 # BertForPreTraining brings the pooler NSP trained, which the head reads; BertForMaskedLM has none
 @pytest.mark.parametrize("model_class, head_input", [("BertForMaskedLM", "cls"), ("BertForPreTraining", "pooler")])
-def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, model_class, head_input):
+def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, cache, synthetic_world, model_class,
+                                                       head_input):
     """model.init=hf:<dir>: the job builds the checkpoint's architecture (not the profile's), its prepared
     module holds the imported encoder weights, and the job fine-tunes and scores it."""
     import bench.jobs.finetune as job
     from bench.config.compose import compose_config
 
-    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", 1200, model_class)  # >= the smoke tokenizer's vocab
+    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", synthetic_world, model_class=model_class)
     cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", f"+job_dir={tmp_path / 'job'}"])
     imported = load_hf_checkpoint(ckpt)
     prepared = job.prepare(cfg).module.state_dict()
@@ -427,14 +435,16 @@ def test_finetune_job_starts_from_the_imported_weights(transformers, tmp_path, c
     assert summary["init"] == f"hf:{ckpt}"
     assert summary["head_input"] == head_input
     assert summary["params/total"] == count_parameters(imported.encoder)["total"]
+    assert summary["tokenizer/source"].startswith(f"hf:{ckpt}: {ckpt}/vocab.txt")
     assert "sst2/acc" in summary
 
 
-def test_finetune_job_refuses_a_checkpoint_vocabulary_smaller_than_the_tokenizer(transformers, tmp_path, cache):
+def test_finetune_job_refuses_a_checkpoint_vocabulary_smaller_than_its_tokenizer(transformers, tmp_path, cache,
+                                                                                 synthetic_world):
     import bench.jobs.finetune as job
     from bench.config.compose import compose_config
 
-    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", vocab_size=100)
+    ckpt = _bert_checkpoint(transformers, tmp_path / "bert", synthetic_world, vocab_size=100)
     cfg = compose_config(["task=sst2", "profile=smoke", f"model.init=hf:{ckpt}", f"+job_dir={tmp_path / 'job'}"])
-    with pytest.raises(ValueError, match=r"vocabulary has 100 tokens but the tokenizer in use has \d+.*\(data\.tokenizer\.en"):
+    with pytest.raises(ValueError, match=r"vocabulary has 100 tokens but its tokenizer \(hf:.*vocab\.txt.*\) has \d+"):
         job.finetune(cfg, None)

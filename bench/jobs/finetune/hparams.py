@@ -2,8 +2,12 @@
 
 The values come from three places, each replacing the one before: the task spec (`task.hparams`,
 the papers' settings), the profile (`profile.finetune`), the profile's entry for the task's type
-(`profile.finetune_by_type.<type>`). A `task.hparams.<key>` given on the command line (or by a
-sweep) replaces all of them for that key: command line > profile > task spec, so that
+(`profile.finetune_by_type.<type>`). An imported encoder (`model.init=hf:<name or dir>`, a released
+model) takes `profile.finetune_imported` instead of those two where the profile has it: a profile sized
+for tiny encoders (lr 1e-3, 1,200 steps) must not fine-tune a 110M checkpoint, which gets the task's
+published lr, epochs, batch and length with only the profile's warmup, decay and clipping
+(profile=released, docs/notes/released-checkpoints.md). A `task.hparams.<key>` given on the command
+line (or by a sweep) replaces all of them for that key: command line > profile > task spec, so that
 `task.hparams.lr=3e-5` takes effect at every profile, as the run's config records it; `null` there
 unsets the key. `FinetuneHparams` checks the result; an error names the key that set the bad value.
 The values used are recorded in the run's config under `finetune_hparams` (`hparams_config`).
@@ -21,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.config.compose import plain
 from bench.config.schema import SettingError
 from lightning_modules.finetune import TASK_TYPES
+from lightning_modules.hf.config import parse_init
 
 
 @dataclass(frozen=True)
@@ -105,9 +110,11 @@ def finetune_hparams(cfg: DictConfig, overrides: Sequence[str] | None = None) ->
             raise SettingError(f"profile.finetune_by_type.{name}", f"not a task type (one of {', '.join(TASK_TYPES)})")
     task_hp = plain(cfg.task.get("hparams"))
     given = command_line_keys(command_line(cfg) if overrides is None else overrides)
-    blocks = [("task.hparams", task_hp), ("profile.finetune", cfg.profile.finetune),
-              (f"profile.finetune_by_type.{cfg.task.type}", by_type.get(cfg.task.type) or {}),
-              (CLI, {k: task_hp.get(k) for k in sorted(given)})]
+    imported = cfg.profile.get("finetune_imported") if is_imported(cfg) else None
+    profile_blocks = [("profile.finetune_imported", imported)] if imported is not None else [
+        ("profile.finetune", cfg.profile.finetune),
+        (f"profile.finetune_by_type.{cfg.task.type}", by_type.get(cfg.task.type) or {})]
+    blocks = [("task.hparams", task_hp), *profile_blocks, (CLI, {k: task_hp.get(k) for k in sorted(given)})]
     hp, source = {}, {}
     for where, block in blocks:
         block = OmegaConf.to_container(block, resolve=True) if isinstance(block, DictConfig) else dict(block)
@@ -131,6 +138,11 @@ def finetune_hparams(cfg: DictConfig, overrides: Sequence[str] | None = None) ->
     except TypeError as e:  # a value of the wrong type, e.g. a string for a number
         raise SettingError("task.hparams", f"{e} (task {cfg.task.name})") from None
     return asdict(checked)
+
+
+def is_imported(cfg: DictConfig) -> bool:
+    """Whether the job's encoder is a Hugging Face checkpoint (`model.init=hf:<name or dir>`)."""
+    return parse_init(str(cfg.model.get("init", "random")))[0] == "hf"
 
 
 def hparams_config(hp: dict) -> dict:

@@ -90,10 +90,9 @@ def prepare(cfg: DictConfig) -> Prepared:
     uses_store = str(cfg.objective.name) != "none"
     encoder_state, arch, info = resolve_encoder(store_strategy(cfg) if uses_store else cfg, arch)
     info.update(tokenizer_info(tokenizer, tokenizer_source(cfg.data, task.language)))
-    if arch.vocab_size < vocab:
-        raise ValueError(f"{info.get('init')}: the checkpoint's vocabulary has {arch.vocab_size} tokens but the "
-                         f"tokenizer in use has {vocab}; use the checkpoint's own tokenizer "
-                         f"(data.tokenizer.{task.language}: {{kind: file, path: <its tokenizer.json>}})")
+    if arch.vocab_size < vocab:  # an imported checkpoint whose own tokenizer has ids past its embeddings
+        raise ValueError(f"{info.get('init')}: the checkpoint's vocabulary has {arch.vocab_size} tokens but its "
+                         f"tokenizer ({info['tokenizer/source']}) has {vocab}: ids past the embeddings")
     plan = early_stopping_plan(cfg, task)
     train = build_features(task, cfg.data, tokenizer, task.splits.train, hp["max_length"], hp.get("doc_stride"))
     max_steps = int(hp.get("max_steps") or math.ceil(len(train) / hp["batch_size"]) * hp["epochs"])
