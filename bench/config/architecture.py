@@ -2,8 +2,9 @@
 
 The composed `model` node holds the paper's architecture (with the sweep's overrides). The profile
 replaces every architecture key by its own size (tiny: H=64, L=2, ...) except the table's axis
-keys (`axis: [embedding_size, sharing]`), which keep the swept value, scaled by
-`profile.axis_scale` where one is given (a width axis 1024..6144 -> 64..384 at tiny). The vocabulary
+keys (`axis: [embedding_size, sharing]`), which keep the swept value, mapped by `profile.axis_map` or
+scaled by `profile.axis_scale` where one is given (at tiny a depth axis 1..48 -> 1..8, a width axis
+1024..6144 -> 32..192: the rows stay distinct and ordered at a fraction of the cost). The vocabulary
 always comes from the tokenizer in use. A distillation student (DistilBERT: the teacher at half depth)
 gets half the profile's depth where the profile sets one, so that its teacher, at the profile's depth,
 has every other layer to give it at every profile.
@@ -33,9 +34,16 @@ def effective_encoder_config(cfg: DictConfig, vocab_size: int | None = None) -> 
     if cfg.get("objective") is not None and cfg.objective.get("distillation") and "num_layers" in profile_model \
             and "num_layers" not in axis:
         arch["num_layers"] = max(1, int(profile_model["num_layers"]) // 2)
+    maps = plain(cfg.profile.get("axis_map"))
     scale = cfg.profile.get("axis_scale") or {}
     for key in axis:
-        if key in scale:
+        if key in maps:  # a monotone map of the axis values (tiny depth: 1..48 -> 1..8), checked: no silent paper size
+            table = {int(k) if str(k).isdigit() else k: v for k, v in maps[key].items()}
+            if arch[key] not in table:
+                raise KeyError(f"profile.axis_map.{key} has no entry for {key}={arch[key]} "
+                               f"(it maps {', '.join(map(str, table))})")
+            arch[key] = table[arch[key]]
+        elif key in scale:
             arch[key] = max(1, round(arch[key] * float(scale[key])))
     if vocab_size is not None:
         arch["vocab_size"] = int(vocab_size)

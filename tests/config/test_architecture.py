@@ -47,3 +47,17 @@ def test_bad_keys_are_named(axis, profile, needle):
 def test_run_name_is_built_from_overrides():
     name = run_name(["experiment=albert_sharing", "task=mnli", "model.sharing=all", "+cell=x", "seed=1"], "finetune")
     assert name == "finetune:cell=x,model.sharing=all,seed=1,task=mnli"
+
+
+def test_depth_axis_is_mapped_and_an_unmapped_value_is_named():
+    maps = {"num_layers": {1: 1, 3: 2, 6: 3, 12: 4, 24: 6, 48: 8}}
+    depths = []
+    for layers in (1, 3, 6, 12, 24, 48):
+        cfg = _cfg({"num_layers": layers}, ["num_layers", "sharing"], TINY)
+        cfg.profile.axis_map = maps
+        depths.append(effective_encoder_config(cfg).num_layers)
+    assert depths == [1, 2, 3, 4, 6, 8]
+    cfg = _cfg({"num_layers": 36}, ["num_layers"], TINY)
+    cfg.profile.axis_map = maps
+    with pytest.raises(KeyError, match="profile.axis_map.num_layers has no entry for num_layers=36"):
+        effective_encoder_config(cfg)
