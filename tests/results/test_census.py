@@ -55,8 +55,9 @@ def test_every_paper_params_row_is_covered(table):
                      ("bert_scaling.csv", "params"), ("distilbert_speed.csv", "params_millions")]:
         published = pd.read_csv(PAPER_DIR / csv, dtype=str)[col]
         assert len(published) > 0
-    n_paper_rows = sum(len(pd.read_csv(p)) for p in PAPER_DIR.glob("*.csv")
-                       if {"params", "params_millions"} & set(pd.read_csv(p, nrows=0).columns))
+    # the *_released tables repeat rows of the paper tables, named by checkpoint
+    n_paper_rows = sum(len(pd.read_csv(p)) for p in PAPER_DIR.glob("*.csv") if not p.stem.endswith("_released")
+                       and {"params", "params_millions"} & set(pd.read_csv(p, nrows=0).columns))
     n_models = table.source.str.startswith("conf/model").sum()
     assert len(table) == n_paper_rows + n_models
 
