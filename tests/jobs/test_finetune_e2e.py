@@ -4,7 +4,7 @@ RACE-M-like data, each scored by its official metric on its dev set, must beat t
 of that dev set: the majority class (letter) or the all-no-answer prediction.
 
 Each job runs the tiny profile's own budget (profile.finetune.max_steps, 1,200 steps; for RACE
-profile.finetune_by_type's 3,000 steps of 16 questions; minutes in all on CPU); the margins sit well
+profile.finetune_by_type's 2,000 steps of 16 questions; minutes in all on CPU); the margins sit well
 below what the runs reach and well above the noise of a 400-question dev set (one standard error is
 2-2.5 points here). Why these budgets and margins: docs/notes/tiny-finetune-budget.md and
 docs/notes/pooler-vs-cls.md.
