@@ -35,7 +35,7 @@ demo: $(STAMP)
 	$(VENV)/bin/bench-census
 	$(VENV)/bin/bench-run experiment=distilbert_speed
 	$(SWEEP_ENV) $(VENV)/bin/bench-run experiment=roberta_masking hydra/launcher=joblib hydra.sweeper.params.seed=0
-	$(VENV)/bin/bench-report experiment=$(DEMO_TABLES)
+	$(VENV)/bin/bench-report experiment=$(DEMO_TABLES) export=reports/runs
 
 # Every paper table at the tiny profile (hours on 2 cores; resumable: finished pretrainings
 # are reused from the checkpoint store, each job resumes from its last checkpoint).
@@ -44,7 +44,7 @@ tables: $(STAMP)
 	$(VENV)/bin/bench-run experiment=distilbert_speed
 	for e in $(TABLES); do \
 	  $(SWEEP_ENV) $(VENV)/bin/bench-run experiment=$$e hydra/launcher=joblib || exit 1; done
-	$(VENV)/bin/bench-report experiment=all
+	$(VENV)/bin/bench-report experiment=all export=reports/runs
 
 test: $(STAMP)
 	$(PY) -m pytest -q

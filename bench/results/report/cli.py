@@ -6,6 +6,11 @@ byte and the command exits 1 naming the files. Per table one console line counts
 Each written table is then published as its own W&B run (publish.py; `publish=false` skips it) under
 `wandb_dir=` (default `<out>/../outputs/report`: `outputs/report` beside `reports/`), with the jobs'
 logger settings and any `logger.<key>=<value>` overrides (`logger.mode=online`).
+
+`export=<dir>` also writes each table's runs as `<dir>/<group>.runs.jsonl` (bench/results/export.py), the
+committed run data that `runs=<dir>` reads back. A table is never replaced by a thinner one: where
+`<dir>` already holds runs of the table with more seeds or more finished runs than the new ones, the
+report and its runs stay (`replace=true` overrides).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.io import atomic_write_bytes, atomic_write_text
+from bench.results.export import SUFFIX, read_exports, split_roots, write_export
 from bench.results.report.figure import render_figure
 from bench.results.report.render import render_index, render_markdown
 from bench.results.report.spec import SpecError, load_spec, table_names
@@ -56,7 +62,8 @@ def write_index(out: Path) -> Path:
 def parse_args(argv: Sequence[str]) -> dict:
     """`key=value` arguments (Hydra-style) and the word `all`; unknown keys are errors."""
     opts: dict = {"experiment": None, "runs": None, "out": os.environ.get("BENCH_REPORTS_DIR", "reports"),
-                  "online": None, "profile": None, "publish": "true", "wandb_dir": None, "logger": []}
+                  "online": None, "profile": None, "publish": "true", "wandb_dir": None, "logger": [],
+                  "export": None, "replace": "false"}
     for arg in argv:
         if arg in ("all", "--all"):
             opts["experiment"] = "all"
@@ -68,11 +75,13 @@ def parse_args(argv: Sequence[str]) -> dict:
         if not sep or key not in opts or key == "logger":
             raise SystemExit(f"bench-report: unknown argument {arg!r}; use experiment=<table>[,<table>] | all, "
                              f"runs=<dir>[,<dir>], out=<dir>, online=<entity/project>, profile=<name>, "
-                             f"publish=true|false, wandb_dir=<dir>, logger.<key>=<value>")
+                             f"publish=true|false, wandb_dir=<dir>, export=<dir>, replace=true|false, "
+                             f"logger.<key>=<value>")
         opts[key] = value
-    if opts["publish"].lower() not in TRUE + FALSE:
-        raise SystemExit(f"bench-report: publish={opts['publish']!r}: use publish=true or publish=false")
-    opts["publish"] = opts["publish"].lower() in TRUE
+    for key in ("publish", "replace"):
+        if opts[key].lower() not in TRUE + FALSE:
+            raise SystemExit(f"bench-report: {key}={opts[key]!r}: use {key}=true or {key}=false")
+        opts[key] = opts[key].lower() in TRUE
     if opts["wandb_dir"] is None:
         opts["wandb_dir"] = str(Path(opts["out"]).parent / "outputs" / "report")
     if not opts["experiment"]:
@@ -96,8 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "online=<entity/project>. Existing reports are left as they are.", file=sys.stderr)
             return 1
     groups = sorted({s["runs"]["group"] for s in specs})
+    exports, roots = split_roots(roots)
     try:
         runs = read_runs(roots or None, online_path=opts["online"], filters={"group": groups}, errors="mark")
+        if exports:
+            exported = read_exports(exports)
+            exported = exported[exported["group"].isin(groups)]
+            runs = exported if runs.empty else pd.concat([runs, exported], ignore_index=True)
     except (RunFileError, OSError, ValueError) as e:
         print(f"bench-report: cannot read the runs ({e}); existing reports are left as they are.", file=sys.stderr)
         return 1
@@ -121,13 +135,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench-report: {_name(table)}: {_count(table)}: every run file is unreadable, so the report is not "
                   f"replaced ({kept}). Unreadable: {_files(table.runs)}", file=sys.stderr)
             status = 1
+        elif (thicker := _thicker_export(table, opts)) is not None:
+            print(f"{_name(table)}: {_count(table)}, fewer than the {thicker} already in {opts['export']}: "
+                  f"{kept} (replace=true replaces them)")
         else:
             written = write_table(table, out)
+            if opts["export"]:
+                written.append(write_export(table.runs, Path(opts["export"]), table.spec["runs"]["group"]))
             print(f"{_name(table)}: {_count(table)} -> {', '.join(str(p) for p in written)}")
             if opts["publish"]:
                 status = _publish(table, written, opts) or status
     print(f"wrote {write_index(out)}")
     return status
+
+
+def _seeds_and_finished(runs: pd.DataFrame) -> tuple[int, int]:
+    done = runs[runs["state"] == "finished"]
+    seeds = done["config.seed"].dropna().astype(str).nunique() if "config.seed" in done else 0
+    return seeds, len(done)
+
+
+def _thicker_export(table: Table, opts: dict) -> str | None:
+    """What the export dir already holds for this table when it has more seeds or finished runs than the new
+    table (which is then not written), else None."""
+    path = Path(opts["export"] or "") / f"{table.spec['runs']['group']}{SUFFIX}"
+    if not opts["export"] or opts["replace"] or not path.exists():
+        return None
+    old = read_exports([path])
+    old = old[old["job_type"].isin(table.runs["job_type"].dropna().unique())] if len(old) else old
+    (old_seeds, old_done), (seeds, done) = _seeds_and_finished(old), _seeds_and_finished(table.runs)
+    if seeds >= old_seeds and done >= old_done:
+        return None
+    return f"{old_done} finished runs over {old_seeds} seeds"
 
 
 def _publish(table: Table, written: list[Path], opts: dict) -> int:

@@ -1,0 +1,83 @@
+"""Committed run data: `export=<dir>` writes a table's runs as JSON lines, `runs=<dir>` reads them back into the
+same report byte for byte, a thinner set of runs never replaces a committed table, and every committed
+report regenerates from the committed run data on this clone without running a job."""
+
+from __future__ import annotations
+
+import shutil
+import pytest
+
+from bench.io import REPO_ROOT
+from bench.results.export import SUFFIX, read_exports
+from bench.results.report import main
+from bench.results.report.spec import load_spec, table_names
+from tests.results.report_support import write_finetune_run
+
+REPORTS = REPO_ROOT / "reports"
+RUNS = REPORTS / "runs"
+
+
+def test_exported_runs_rebuild_the_same_report(runs, tmp_path):
+    first, export = tmp_path / "first", tmp_path / "export"
+    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={first}", f"export={export}", "publish=false"]) == 0
+    data = export / f"albert_sharing{SUFFIX}"
+    assert data.exists()
+    assert str(tmp_path) not in data.read_text()  # no path of this machine is committed
+    frame = read_exports([data])
+    assert len(frame) == 10 and set(frame["state"]) >= {"finished", "failed", "crashed", "diverged"}
+
+    again = tmp_path / "again"
+    assert main(["experiment=albert_sharing", f"runs={export}", f"out={again}", "publish=false"]) == 0
+    assert (again / "albert_sharing.md").read_bytes() == (first / "albert_sharing.md").read_bytes()
+    assert (again / "albert_sharing.png").exists()
+
+
+def test_a_thinner_set_of_runs_never_replaces_the_committed_table(runs, tmp_path, capsys):
+    out, export = tmp_path / "reports", tmp_path / "export"
+    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={out}", f"export={export}", "publish=false"]) == 0
+    md, data = (out / "albert_sharing.md").read_bytes(), (export / f"albert_sharing{SUFFIX}").read_bytes()
+    fewer = tmp_path / "fewer"
+    write_finetune_run(fewer, "new0", values=[55.0], t=100)  # one seed, one run: a quick demo's sweep
+    capsys.readouterr()
+    assert main(["experiment=albert_sharing", f"runs={fewer}", f"out={out}", f"export={export}", "publish=false"]) == 0
+    said = capsys.readouterr().out
+    assert "fewer than the 6 finished runs over 3 seeds already in" in said and "left as they were" in said
+    assert (out / "albert_sharing.md").read_bytes() == md
+    assert (export / f"albert_sharing{SUFFIX}").read_bytes() == data
+    assert main(["experiment=albert_sharing", f"runs={fewer}", f"out={out}", f"export={export}", "publish=false",
+                 "replace=true"]) == 0
+    assert (out / "albert_sharing.md").read_bytes() != md
+
+
+def test_a_damaged_export_line_is_named(tmp_path):
+    bad = tmp_path / f"albert_sharing{SUFFIX}"
+    bad.write_text('{"run_id": "a"}\nnot json\n')
+    with pytest.raises(ValueError, match=f"{bad}:2: not a JSON record"):
+        read_exports([bad])
+
+
+def committed_tables() -> list[str]:
+    """The committed reports that come from runs (the census and the index do not)."""
+    return [n for n in table_names() if (REPORTS / f"{n}.md").exists()]
+
+
+def test_every_committed_table_has_its_run_data():
+    missing = [n for n in committed_tables() if not (RUNS / f"{load_spec(n)['runs']['group']}{SUFFIX}").exists()]
+    assert not missing, f"committed reports without their runs in {RUNS}: {missing}"
+
+
+def test_committed_reports_regenerate_byte_identically_from_the_committed_runs(tmp_path):
+    """`bench-report experiment=all runs=reports/runs` on this clone, with no multirun/ or outputs/: the same
+    markdown, index included (figures: the same files, their bytes depend on the matplotlib version)."""
+    out = tmp_path / "reports"
+    shutil.copytree(REPORTS, out, ignore=shutil.ignore_patterns("runs"))
+    for name in committed_tables():
+        for suffix in (".md", ".png"):
+            (out / f"{name}{suffix}").unlink(missing_ok=True)
+    assert main(["experiment=all", f"runs={RUNS}", f"out={out}", "publish=false"]) == 0
+    for name in committed_tables() + ["README"]:
+        assert (out / f"{name}.md").read_text() == (REPORTS / f"{name}.md").read_text(), name
+    for png in REPORTS.glob("*.png"):
+        assert (out / png.name).exists(), png.name
+    assert sorted(p.name for p in out.glob("*.md")) == sorted(p.name for p in REPORTS.glob("*.md"))
+
