@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead
 from lightning_modules.inputs import IGNORE_INDEX
+from lightning_modules.optim import log_training_rates
 from lightning_modules.pretrain import (
     ObjectiveConfig,
     adamw_with_warmup,
@@ -214,6 +215,7 @@ class DistillModule(L.LightningModule):
         B = batch["input_ids"].shape[0]
         for key in ("loss", "loss_ce", "loss_mlm", "loss_cos", "mlm_acc"):
             self.log(f"distill/{key}", out[key], batch_size=B, prog_bar=key == "loss")
+        log_training_rates(self, "distill", batch)
         return out["loss"]
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_modules.encoder import Encoder, EncoderConfig, init_weights
-from lightning_modules.optim import adamw_with_linear_schedule
+from lightning_modules.optim import adamw_with_linear_schedule, log_training_rates
 
 TASK_TYPES = ("classification", "regression", "span_qa", "multiple_choice")
 
@@ -100,7 +100,8 @@ class FineTuneModule(L.LightningModule):
             batch_loss = trainer.strategy.reduce(batch_loss, reduce_op="mean")
         if not torch.isfinite(batch_loss):
             raise FloatingPointError(f"non-finite training loss {batch_loss.item()} at step {self.global_step}")
-        self.log("train/loss", batch_loss, prog_bar=False, on_step=True, on_epoch=False)
+        self.log("train/loss", batch_loss, prog_bar=True, on_step=True, on_epoch=False)
+        log_training_rates(self, "train", batch)
         return loss
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:

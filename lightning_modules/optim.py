@@ -42,3 +42,25 @@ def adamw_with_linear_schedule(
     warmup_steps = max(1, min(int(warmup_steps), total_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear_decay(warmup_steps, total_steps))
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def log_training_rates(module, prefix: str, batch) -> None:
+    """Log `<prefix>/lr` (the first parameter group's, used by this step) and `<prefix>/tokens_per_s`: the
+    batch's non-padding tokens, times the processes of the fit, over the wall time since the previous
+    batch (data loading, forward, backward and optimizer included); the first batch of a fit has none."""
+    import time
+
+    trainer = module._trainer
+    if trainer is None or not trainer.optimizers:
+        return
+    now = time.perf_counter()
+    previous, module._rate_clock = getattr(module, "_rate_clock", None), now
+    ids = batch["input_ids"]
+    mask = batch.get("attention_mask")
+    tokens = float(mask.sum()) if mask is not None else float(ids.numel())
+    size = ids.shape[0]
+    module.log(f"{prefix}/lr", float(trainer.optimizers[0].param_groups[0]["lr"]), on_step=True, on_epoch=False,
+               batch_size=size)
+    if previous is not None and now > previous:
+        module.log(f"{prefix}/tokens_per_s", tokens * trainer.world_size / (now - previous), on_step=True,
+                   on_epoch=False, batch_size=size)

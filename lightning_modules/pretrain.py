@@ -26,7 +26,7 @@ from torchmetrics import MeanMetric
 
 from lightning_modules.encoder import Encoder, EncoderConfig, MLMHead, SentencePairHead
 from lightning_modules.inputs import IGNORE_INDEX, INPUT_FORMATS, MASKING_MODES, SENTENCE_TASKS
-from lightning_modules.optim import adamw_with_linear_schedule, warmup_linear_decay
+from lightning_modules.optim import adamw_with_linear_schedule, log_training_rates, warmup_linear_decay
 from lightning_modules.resume import LAST_CKPT, ResumeCheckpoint
 
 SCALE_KEYS = (
@@ -237,6 +237,7 @@ class PretrainModule(L.LightningModule):
         if task != "none":
             self.log(f"pretrain/{task}_loss", out[f"{task}_loss"], batch_size=B)
             self.log(f"pretrain/{task}_acc", out[f"{task}_acc"], batch_size=B)
+        log_training_rates(self, "pretrain", batch)
         return out["loss"]
 
     def on_validation_epoch_start(self) -> None:
@@ -287,13 +288,15 @@ def pretraining_trainer(
     checkpoint_every_n_steps: int | None = 100,
     checkpoint_every_minutes: float | None = 30.0,
     callbacks: Sequence[Callback] = (),
+    progress: Sequence[Callback] = (),
     **trainer_kwargs: Any,
 ) -> L.Trainer:
     """A Trainer that writes `work_dir/last.ckpt` (ResumeCheckpoint), so that an interrupted
     pretraining resumes (`fit_pretraining(..., resume_from=work_dir / "last.ckpt")`).
 
     Steps, accumulation and epochs come from the objective; anything else (accelerator, logger,
-    precision, strategy) is passed through.
+    precision, strategy) is passed through. `progress`: the fit's progress bar callback (if not
+    Lightning's own), apart from `callbacks`, which a caller may fill with its own.
     """
     checkpoint = ResumeCheckpoint(Path(work_dir) / LAST_CKPT, checkpoint_every_n_steps, checkpoint_every_minutes)
     kwargs: dict[str, Any] = {
@@ -305,7 +308,7 @@ def pretraining_trainer(
         "enable_model_summary": False,
     }
     kwargs.update(trainer_kwargs)
-    return L.Trainer(callbacks=[*callbacks, checkpoint], **kwargs)
+    return L.Trainer(callbacks=[*callbacks, *progress, checkpoint], **kwargs)
 
 
 def fit_pretraining(

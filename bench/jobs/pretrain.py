@@ -13,6 +13,7 @@ copy is made. `job_type=pretrain` / `distill` run the same thing as a job of its
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,10 +27,16 @@ from bench.config.schema import SettingError
 from bench.data import get_tokenizer, load_corpus
 from bench.data.identity import data_fingerprint, tokenizer_info, tokenizer_source
 from bench.data.pretraining import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
-from bench.store.checkpoints import CheckpointStore, load_state_dict
+from bench.jobs.finetune.restart import HISTORY_FILE, ResumableWandbLogger
+from bench.jobs.lineage import log_encoder, use_encoder
+from bench.jobs.progress import fit_progress
+from bench.jobs.strategy import STORE_JOBS
+from bench.store.checkpoints import CheckpointStore, load_state_dict, read_resume_checkpoint
 from lightning_modules.distill import DistillModule
 from lightning_modules.encoder import EncoderConfig, count_config_parameters
 from lightning_modules.pretrain import ObjectiveConfig, PretrainModule, fit_pretraining, pretraining_trainer
+
+log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 # Row modifiers of the RoBERTa data/steps table: not part of a recipe, part of its store key.
@@ -84,18 +91,29 @@ def pretrain_checkpoint_cadence(cfg: DictConfig) -> dict:
 
 
 def _fit(cfg: DictConfig, obj: ObjectiveConfig, arch: EncoderConfig, module_fn, work_dir: Path,
-         resume: Path | None, corpus_scale: int) -> L.LightningModule:
+         resume: Path | None, corpus_scale: int, run=None) -> L.LightningModule:
     """Pretraining data for the recipe, then a resumable Lightning fit; metrics land in work_dir.
 
     Resumed from `resume`, the fit continues exactly where it stopped: the checkpoint holds the
-    train loader's position and masking RNG and the global RNGs (ResumeCheckpoint)."""
+    train loader's position and masking RNG and the global RNGs (ResumeCheckpoint). With `run` (the
+    W&B run of a pretrain/distill job) the curves go to it against the trainer's step, every row also
+    to `work_dir/history.jsonl` (kept in the store entry); a resumed fit replays the rows before its
+    checkpoint into the run's new offline directory, as a resumed fine-tuning does."""
     L.seed_everything(cfg.seed, workers=True)
     tokenizer = get_tokenizer(cfg.data, obj.language)
     special = SpecialIds.from_tokenizer(tokenizer)
     docs = tokenize_documents(_documents(cfg, obj.language, corpus_scale), tokenizer, obj.language)
     data = build_for_objective(obj, docs, special, arch.vocab_size, seed=int(cfg.seed))  # held-out documents
     module = module_fn()
-    trainer = pretraining_trainer(work_dir, obj, **pretrain_checkpoint_cadence(cfg), **_trainer_kwargs(cfg),
+    kwargs = _trainer_kwargs(cfg)
+    if run is not None:
+        kwargs["logger"] = ResumableWandbLogger(run, work_dir / HISTORY_FILE)
+        if resume is not None:
+            step = read_resume_checkpoint(resume, f"delete {work_dir} to start this pretraining over")["global_step"]
+            kwargs["logger"].replay(before_step=int(step))
+    what = "distillation" if obj.distillation is not None else "pretraining"
+    kwargs["enable_progress_bar"], bar = fit_progress(what)
+    trainer = pretraining_trainer(work_dir, obj, **pretrain_checkpoint_cadence(cfg), **kwargs, progress=bar,
                                   num_sanity_val_steps=0)
     fit_pretraining(module, trainer, pretraining_dataloader(data.train, data.collator, obj.micro_batch_size,
                                                             seed=int(cfg.seed)), resume_from=resume)
@@ -108,7 +126,9 @@ def _fit(cfg: DictConfig, obj: ObjectiveConfig, arch: EncoderConfig, module_fn, 
 
 
 def _logged(trainer: L.Trainer) -> dict[str, float]:
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("pretrain/", "distill/"))}
+    """The fit's results (not its rates: a clock's numbers, in the history only)."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items()
+            if k.startswith(("pretrain/", "distill/")) and not k.endswith(("/lr", "/tokens_per_s"))}
 
 
 def _store(cfg: DictConfig) -> CheckpointStore:
@@ -117,14 +137,36 @@ def _store(cfg: DictConfig) -> CheckpointStore:
 
 def pretrained_encoder(cfg: DictConfig, arch: EncoderConfig) -> tuple[dict[str, torch.Tensor], dict]:
     """The pretrained encoder state of this cell and its pretraining metrics (trained first if the
-    store lacks it). A distillation recipe distills from its teacher's stored entry."""
-    path = store_entry(cfg, arch)
+    store lacks it). A distillation recipe distills from its teacher's stored entry.
+
+    The job's W&B run (rank 0) logs the entry as a model artifact if this job trained it, and names it
+    as its encoder (bench/jobs/lineage.py); a pretrain/distill job's run also gets the curves."""
+    run = _current_run()
+    trained: list[Path] = []
+    path = store_entry(cfg, arch, run=run if cfg.job_type in STORE_JOBS else None, trained=trained)
+    if run is not None:
+        try:
+            if trained:
+                log_encoder(run, path)
+            use_encoder(run, path, logged_here=bool(trained))
+        except Exception as e:  # noqa: BLE001 - lineage is a record of the job, never a reason to fail it
+            log.warning("W&B lineage of %s not recorded: %s: %s", path.name, type(e).__name__, e)
     metrics_file = path / METRICS_FILE
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     return load_state_dict(path, prefix="encoder."), metrics
 
 
-def store_entry(cfg: DictConfig, arch: EncoderConfig) -> Path:
+def _current_run():
+    """The job's W&B run (bench.jobs.tracking opened it in this process), or None (another rank, no run)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    return getattr(wandb, "run", None) if wandb is not None else None
+
+
+def store_entry(cfg: DictConfig, arch: EncoderConfig, run=None, trained: list | None = None) -> Path:
+    """The store entry of this cell (trained first if missing: its curves to `run` if given; its work
+    dir appended to `trained` when this call trained it)."""
     obj, row = objective_config(cfg)
     scale = int(row.get("corpus_scale", 1))
     key = {"model": arch.to_dict(), "objective": obj.to_dict(), **_data_key(cfg, obj.language, scale),
@@ -137,12 +179,16 @@ def store_entry(cfg: DictConfig, arch: EncoderConfig) -> Path:
             raise ValueError(f"objective {obj.name}: {why} ({obj.distillation['teacher_model']} at half depth)")
 
         def train(work_dir: Path, resume: Path | None):
-            module = _fit(cfg, obj, teacher_arch,
-                          lambda: DistillModule.from_teacher(teacher_state, teacher_arch, obj), work_dir, resume, scale)
+            if trained is not None:
+                trained.append(work_dir)
+            module = _fit(cfg, obj, teacher_arch, lambda: DistillModule.from_teacher(teacher_state, teacher_arch, obj),
+                          work_dir, resume, scale, run)
             return module.student_state_dict()
     else:
         def train(work_dir: Path, resume: Path | None):
-            return _fit(cfg, obj, arch, lambda: PretrainModule(arch, obj), work_dir, resume, scale).state_dict()
+            if trained is not None:
+                trained.append(work_dir)
+            return _fit(cfg, obj, arch, lambda: PretrainModule(arch, obj), work_dir, resume, scale, run).state_dict()
 
     return _store(cfg).get_or_train(key, train)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
+import sys
 import warnings
 
 import hydra
@@ -23,6 +25,9 @@ from omegaconf import DictConfig
 
 from bench.config.schema import register_configs
 from bench.io import CONF_DIR
+from bench.jobs import progress
+from bench.jobs.console import JobLine, outcome_of, result_text, sweep_ended
+from bench.jobs.interrupts import Interrupted
 from bench.jobs.strategy import launch_config
 from bench.jobs.tracking import run_name, run_tracked
 
@@ -43,14 +48,41 @@ register_configs()
 warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
 
-def quiet_libraries() -> None:
-    """Progress bars and tips of every library would bury the job's own log lines."""
-    import datasets
+# Library loggers whose INFO lines no user acts on (seeding, accelerators, tips, "`weights_only` was not
+# set" at every checkpoint save: the resume checkpoint is the full state on purpose); their warnings show.
+QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
+                 "lightning.pytorch.accelerators", "lightning.fabric.utilities.distributed",
+                 "lightning.pytorch.trainer.connectors.checkpoint_connector")
 
-    datasets.disable_progress_bars()
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "lightning.pytorch.utilities.rank_zero"):
+
+def quiet_libraries(tty: bool) -> None:
+    """Each line once: Lightning's own console handlers go (Hydra's handlers print its records, to the
+    console and the job's log), notes no one acts on are dropped; datasets' bars only in a terminal."""
+    import datasets
+    import lightning  # noqa: F401 - its import adds the handlers removed here
+
+    if not tty:
+        datasets.disable_progress_bars()
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="lightning")
+    for message in NOT_ACTIONABLE:
+        warnings.filterwarnings("ignore", message=message)
+
+
+# Lightning warnings about choices the suite makes on purpose (every other warning shows):
+NOT_ACTIONABLE = (
+    # the store pretraining validates once, after its fit (trainer.validate), not during it
+    r"You defined a `validation_step` but have no `val_dataloader`",
+    # lightning 2.6 calling an API torch 2.13 deprecated: nothing a user of the suite changes
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # fits are counted in steps: rows are logged every log_every_n_steps across epochs, short epochs included
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+)
 
 
 def job_function(job_type: str):
@@ -61,16 +93,39 @@ def job_function(job_type: str):
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     cfg = launch_config(cfg, multirun)
-    quiet_libraries()
+    tty = sys.stdout.isatty()
+    quiet_libraries(tty)
+    progress.configure(tty, sweep=multirun, parallel="basic_launcher" not in str(hc.launcher.get("_target_", "")))
     import torch
 
-    log.info("torch threads: %d", torch.get_num_threads())  # joblib caps it at cores // n_jobs
+    log.debug("torch threads: %d", torch.get_num_threads())  # joblib caps it at cores // n_jobs
     job = job_function(cfg.job_type)
-    run_tracked(cfg, run_name(list(hc.overrides.task), cfg.job_type), job, reraise=not multirun)
+    line = JobLine.from_hydra(hc)
+    line.start()
+    summary: dict = {"status": "failed"}
+    try:
+        summary = run_tracked(cfg, run_name(list(hc.overrides.task), cfg.job_type), job, reraise=not multirun)
+    except Interrupted as e:
+        summary = {"status": "interrupted", "signal": signal.Signals(e.signum).name}
+        raise
+    except BaseException as e:
+        summary = {"status": "failed", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+        raise
+    finally:
+        line.end(outcome_of(summary), result_text(cfg, summary))
+    return summary
+
+
+def main() -> None:
+    """`bench-run`: the Hydra app; a sweep's last lines also when a stop signal or an error ends it."""
+    try:
+        app()
+    finally:
+        sweep_ended()
 
 
 if __name__ == "__main__":

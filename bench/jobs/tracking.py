@@ -11,6 +11,10 @@ per step (`bench.jobs.finetune.ResumableWandbLogger`). A stop signal (SIGTERM, S
 bench/jobs/interrupts.py) records the run as `interrupted` and keeps all of that. A job that
 finished with the same config is skipped (bench/jobs/finished.py); `rerun=true` forces it.
 
+What the run holds besides the job's config and summary: the machine and libraries (`env.*`,
+bench/jobs/hardware.py), every curve against `trainer/global_step` (define_metric), the prediction files
+as an artifact and the stored encoder used or trained (bench/jobs/lineage.py).
+
 Distributed training: only the global-rank-0 process owns the W&B run and the job dir. A strategy
 that re-launches the script per rank (Lightning's `ddp`, `fsdp`, `deepspeed`) runs this whole job
 in every rank; the other ranks train without W&B and leave the job dir alone.
@@ -25,7 +29,6 @@ import os
 import shutil
 import signal
 import subprocess
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +36,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.io import REPO_ROOT
 from bench.jobs.finished import headline, job_fingerprint, read_finished, write_finished
+from bench.jobs.hardware import environment
 from bench.jobs.interrupts import Interrupted, StopSignals, interrupt_exit
+from bench.jobs.lineage import log_predictions
+from bench.jobs.progress import fit_progress_config
 
 # Set by torchrun / Lightning's script launcher (LOCAL_RANK, NODE_RANK), SLURM and LSF in the
 # processes of ranks other than 0; a process where any is non-zero is not rank 0.
@@ -142,6 +148,16 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
         job_type=cfg.job_type, name=name, tags=list(lg.tags or []), reinit="finish_previous", id=run_id,
         resume="allow", config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
     )
+    run.config.update({"env": environment()}, allow_val_change=True)  # after the job's config: never in its fingerprint
+    define_metrics(run, cfg)
+    if cfg.job_type == "finetune":  # after the fingerprint and the W&B config: how it shows is not what it is
+        enable, progress = fit_progress_config("fine-tuning")
+        with open_dict(cfg):
+            cfg.trainer.enable_progress_bar = enable
+            if progress is not None:  # the fit instantiates the config's callbacks
+                if cfg.get("callbacks") is None:
+                    cfg.callbacks = {}
+                cfg.callbacks.progress = progress
     summary: dict = {"status": "finished", "profile": cfg.profile.name, "git_commit": git_commit()}
     if resuming:
         summary["resumed_from"] = str(jdir / "last.ckpt")
@@ -155,12 +171,18 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
         except Exception as e:  # noqa: BLE001 - recorded in the run, re-raised outside multirun
             if stop.received is None:
                 summary.update(status="failed", error=f"{type(e).__name__}: {e}")
-                traceback.print_exc()
+                if not reraise:  # re-raised, its traceback is printed once, by whoever catches it (Hydra)
+                    log.error("failed: %s", summary["error"], exc_info=True)
                 exit_code, error = 1, e
             else:  # raised by the stop (a killed worker, a cut read)
                 exit_code, error = _interrupted(summary, stop, e)
         except BaseException as e:  # SystemExit (a stop signal, Lightning's SIGTERMException), KeyboardInterrupt
             exit_code, error = _interrupted(summary, stop, e)
+    if summary.get("predictions_dir") and summary["status"] == "finished":
+        try:
+            log_predictions(run, Path(summary["predictions_dir"]))
+        except Exception as e:  # noqa: BLE001 - the files stay in the run's files/ (synced with it); the result stands
+            log.warning("W&B: predictions not logged as an artifact: %s: %s", type(e).__name__, e)
     for k, v in summary.items():
         run.summary[k] = v
     run.finish(exit_code=exit_code)
@@ -177,6 +199,22 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
     if error is not None and reraise:
         raise error
     return summary
+
+
+# Curves against the trainer's step (ResumableWandbLogger logs it in every row), whatever W&B's own step.
+STEP_METRIC = "trainer/global_step"
+CURVES = ("train/*", "pretrain/*", "distill/*", "early_stopping/*")
+
+
+def define_metrics(run, cfg: DictConfig) -> None:
+    """The dashboard's axes: every curve against the trainer's step; the dev metrics' summary is their
+    last value, the one the job's final evaluation wrote and the report's table reads."""
+    run.define_metric(STEP_METRIC, hidden=True)
+    for pattern in CURVES:
+        run.define_metric(pattern, step_metric=STEP_METRIC)
+    task = cfg.get("task")
+    if cfg.job_type == "finetune" and task is not None:
+        run.define_metric(f"{task.name}/*", summary="last")
 
 
 def _data_or_none(cfg: DictConfig) -> dict | None:

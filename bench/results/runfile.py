@@ -57,6 +57,12 @@ class RunFile:
     history: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (step, key -> value JSON)
     exit_code: int | None = None
     read_error: str | None = None
+    # W&B lineage: {"name", "type", "digest", "aliases", "metadata", "files"} per logged artifact; the
+    # names the run declared with use_artifact (online only: wandb 0.31 refuses it offline)
+    artifacts: list[dict] = field(default_factory=list)
+    used_artifacts: list[str] = field(default_factory=list)
+    # define_metric: metric name or glob -> its step metric ("" for none)
+    metrics: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -241,8 +247,24 @@ def _read_into(rf: RunFile) -> None:
             _apply_summary(rf.summary_raw, r.summary)
         elif kind == "exit":
             rf.exit_code = int(rec.exit.exit_code)
+        elif kind == "artifact":
+            rf.artifacts.append(_artifact(rec.artifact))
+        elif kind == "use_artifact":
+            rf.used_artifacts.append(rec.use_artifact.name)
+        elif kind == "metric":
+            m = rec.metric
+            rf.metrics[m.name or m.glob_name] = m.step_metric
     if not saw_run:
         _recover_from_debug_log(rf)
+
+
+def _artifact(a) -> dict:
+    try:
+        metadata = json.loads(a.metadata) if a.metadata else {}
+    except ValueError:
+        metadata = {"raw": a.metadata}
+    return {"name": a.name, "type": a.type, "digest": a.digest, "aliases": list(a.aliases), "metadata": metadata,
+            "files": sorted(entry.path for entry in a.manifest.contents)}
 
 
 def _recover_from_debug_log(rf: RunFile) -> None:

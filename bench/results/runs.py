@@ -14,6 +14,9 @@ What a row says (`read_runs`):
   earlier from its first step on, so no step appears twice.
 - `config.*`: the run config flattened with dots (`config.model.sharing`); `summary.*`: the final
   summary, completed by the history's last values for keys the summary lacks.
+- `artifacts` (offline runs): JSON text, a list of the artifacts the run logged ({"name", "type",
+  "digest", "files"}; a stored encoder is `encoder-<store key>`, a run's prediction files
+  `predictions-<run id>`); the encoder a run used is `config.encoder_artifact`.
 """
 
 from __future__ import annotations
@@ -139,6 +142,8 @@ def _offline_row(files: list[RunFile], with_history: bool) -> dict:
         "run_dir": str(last.run_dir),
         "file": str(last.path),
         "read_error": "; ".join(errors) if errors else None,
+        "artifacts": _cell([{k: a[k] for k in ("name", "type", "digest", "files")} for rf in files
+                            for a in rf.artifacts]),
     }
     _flatten(config, "config.", row)
     _flatten(summary, "summary.", row)

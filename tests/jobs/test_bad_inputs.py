@@ -109,7 +109,7 @@ def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
                        history=[{"train/loss": 0.7}] * 40,
                        summary={"sst2/acc": 81.0 + i, "status": "finished", "profile": "smoke"})
     assert report_main(["experiment=roberta_masking", f"runs={runs_dir}", f"out={out}", "publish=false"]) == 0
-    assert "| dynamic | missing | 78.7 | missing | 84.0 | 82.0 |" in (out / "roberta_masking.md").read_text()
+    assert "| dynamic | missing | 78.7 | missing | 84.0 | ▲ 82.0 (n=1) |" in (out / "roberta_masking.md").read_text()
 
     broken = runs_dir / "offline-run-20240101_000001-r1" / "run-r1.wandb"
     data = broken.read_bytes()
@@ -120,7 +120,7 @@ def test_truncated_run_file_is_named_and_never_a_number(tmp_path):
     text = (out / "roberta_masking.md").read_text()
     assert "| dynamic | missing | 78.7 | missing | 84.0 | corrupt |" in text and "82.0" not in text
     assert f"corrupt: {broken.parent.name}/{broken.name}: truncated at byte" in text
-    assert "| static | missing | 78.3 | missing | 84.3 | 81.0 |" in text  # the readable run is still reported
+    assert "| static | missing | 78.3 | missing | 84.3 | 81.0 (n=1) |" in text  # the readable run is still reported
 
 
 def test_store_entry_of_another_architecture(tmp_path, cache, read_settled_runs):

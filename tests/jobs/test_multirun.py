@@ -4,6 +4,7 @@ report shows those states, never numbers. (A stop signal instead stops the sweep
 signal, tests/jobs/test_signals.py.)"""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from bench.io import REPO_ROOT
 from bench.results.report import build_table, load_spec, write_report
 from bench.results.runs import read_runs
+from tests.support.checks import check_sweep_console
 
 # One job per learning rate: 1e-3 trains; 1e30 diverges (a non-finite loss within the 3 smoke
 # steps); 2e-3 fails inside the job (a test callback raises at its step 1; the others go on).
@@ -57,13 +59,24 @@ def test_sweep_completes_and_exits_0(sweep):
     assert list(runs.loc[runs.state == "failed", "exit_code"]) == [1]
     assert list(runs.loc[runs["summary.sst2/acc"].notna(), "state"]) == ["finished"]  # only it has a score
 
+def test_sweep_console_shows_each_job_once_with_its_result_and_the_counts(sweep):
+    """Each job's start and result line (its state and why, where it has no score), one traceback for the
+    failure, no warnings, the final counts and the report command's absence (no spec for `adhoc`)."""
+    root, out = sweep
+    messages = check_sweep_console(
+        out.stdout, out.stderr,
+        {"lr=0.001 ": "sst2/acc", "lr=1e+30 ": "diverged", "lr=0.002 ": "failed: RuntimeError: injected failure at step 1"},
+        "1 finished, 1 failed, 0 interrupted, 0 skipped, 1 diverged", tracebacks=1)
+    assert messages[0].startswith(f"sweep adhoc: 3 jobs, joblib launcher, outputs in {root / 'sweep'}")
+    assert not [m for m in messages if "report:" in m]
+
+
 def test_joblib_workers_share_the_cores(sweep):
-    """joblib's loky backend caps each worker's threads at cores // n_jobs (the job logs it)."""
+    """joblib's loky backend caps each worker's threads at cores // n_jobs (each run's config records it)."""
     root, _ = sweep
-    logs = [p.read_text() for p in (root / "sweep").glob("*/*.log")]
-    assert len(logs) == 3
+    runs = read_runs(root / "sweep")
     want = max(1, (os.cpu_count() or 1) // 2)
-    assert all(f"torch threads: {want}" in text for text in logs)
+    assert list(runs["config.env.torch_threads"]) == [want] * 3
 
 
 def test_report_shows_states_never_numbers(sweep, tmp_path):
@@ -75,7 +88,7 @@ def test_report_shows_states_never_numbers(sweep, tmp_path):
     table = build_table(spec, runs)
     cells = {float(lr): measured for lr, measured, *_ in table.rows}
     assert set(cells) == set(LRS)
-    assert (cells[1e30], cells[2e-3]) == ("diverged", "failed") and float(cells[1e-3]) >= 0
+    assert (cells[1e30], cells[2e-3]) == ("diverged", "failed") and float(str(cells[1e-3]).split()[0]) >= 0
     (md,) = [p for p in write_report(spec, runs, tmp_path / "out") if p.suffix == ".md"]
     text = md.read_text()
     assert "Runs: 3 (1 finished, 1 failed, 1 diverged)" in text
@@ -95,6 +108,7 @@ def test_a_stop_signal_stops_the_sweep_with_its_exit_code(tmp_path):
            "+callbacks.kill.signal=SIGTERM", f"+callbacks.kill.once={tmp_path / 'stopped'}"]
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 143, out.stderr[-3000:]
+    assert re.search(r"ended after .*: 0 finished, 0 failed, 1 interrupted, 0 skipped", out.stdout), out.stdout
     runs = read_runs(tmp_path / "sweep")
     stopped = runs[runs.state == "interrupted"]
     assert len(stopped) == 1 and list(stopped.exit_code) == [143] and list(stopped["summary.signal"]) == ["SIGTERM"]

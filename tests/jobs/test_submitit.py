@@ -15,7 +15,7 @@ import pytest
 from bench.io import REPO_ROOT
 from bench.results.runs import read_runs
 
-SWEEP = ["experiment=roberta_masking", "profile=smoke", "hydra.sweeper.params.task=sst2",
+SWEEP = ["experiment=roberta_masking", "profile=smoke", "hydra.sweeper.params.task=sst2", "hydra.sweeper.params.seed=0",
          "hydra/launcher=submitit_local", "profile.finetune.max_steps=6"]
 
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from bench.results.runfile import RunFileError
+from bench.results.runfile import RunFileError, read_run_file
 from bench.results.runs import BASE_COLUMNS, find_run_files, read_runs
 from tests.support.wandb_writer import write_run_file
 
@@ -29,6 +29,14 @@ cfg = {"experiment": "albert_sharing", "job_type": "finetune", "seed": a.get("se
        "task": {"name": "squad_v1"}, "profile": {"name": "tiny"}}
 run = wandb.init(project="bench", group="albert_sharing", job_type="finetune", name=a["name"], id=a["id"],
                  config=cfg, resume=a.get("resume"))
+run.define_metric("train/*", step_metric="trainer/global_step")
+if a.get("artifact"):  # as bench/jobs/lineage.py logs a stored encoder: files referenced in place
+    path = os.path.join(os.environ["WANDB_DIR"], "weights.bin")
+    with open(path, "wb") as f:
+        f.write(b"\0" * 64)
+    art = wandb.Artifact(a["artifact"], type="model", metadata={"store_key": "abc"})
+    art.add_file(path, policy="immutable")
+    run.log_artifact(art)
 for i in range(a.get("steps", 3)):
     row = {"train/loss": 1.0 / (i + 1), "attempt": a.get("attempt", 1), "pad": "x" * 40}
     run.log(row, step=a["first_step"] + i) if "first_step" in a else run.log(row)
@@ -65,7 +73,7 @@ def runs_dir(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wandb_runs")
     (tmp / "job.py").write_text(JOB)
     jobs = [
-        dict(id="fin01", name="finetune:ok", mode="finish"),
+        dict(id="fin01", name="finetune:ok", mode="finish", artifact="encoder-abc"),
         dict(id="rai01", name="finetune:raises", mode="raise"),
         dict(id="cau01", name="finetune:caught", mode="caught"),
         dict(id="div01", name="finetune:diverged", mode="diverged"),
@@ -111,6 +119,16 @@ def test_finished_run(frame):
     assert r["summary.status"] == "finished"
     assert "config._wandb" not in frame.columns
     assert list(r["history"].index) == [0, 1, 2]
+
+
+def test_logged_artifacts_and_metric_definitions(frame):
+    """An artifact logged offline is in the run file (what `wandb sync` uploads); define_metric too."""
+    (art,) = json.loads(frame.loc["fin01", "artifacts"])
+    assert (art["name"], art["type"], art["files"]) == ("encoder-abc", "model", ["weights.bin"]) and art["digest"]
+    assert json.loads(frame.loc["rai01", "artifacts"]) == []
+    rf = read_run_file(frame.loc["fin01", "file"])
+    assert rf.metrics == {"train/*": "trainer/global_step"}
+    assert rf.artifacts[0]["metadata"] == {"store_key": "abc"} and rf.used_artifacts == []
 
 
 @pytest.mark.parametrize("run_id, state", [("rai01", "failed"), ("cau01", "failed"), ("div01", "diverged")])
