@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,3 +45,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def slow_step(what: str, after_s: float = 3.0, log: logging.Logger | None = None) -> Iterator[None]:
+    """Say `what...` once the step has taken `after_s` seconds, and then how long it took: data building and
+    tokenization show progress when they are slow, and stay silent when they come from a cache."""
+    log = log or logging.getLogger("bench")
+    t0 = time.perf_counter()
+    timer = threading.Timer(after_s, lambda: log.info("%s ...", what))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        took = time.perf_counter() - t0
+        if took >= after_s:
+            log.info("%s: done in %.0f s", what, took)

@@ -34,6 +34,7 @@ from bench.data.config import as_dict, cache_dir
 from bench.data.loading import load_task, source_identity
 from bench.data.specs import TaskSpec, load_task_spec
 from bench.data.tokenizer import special_ids, tokenizer_sha256
+from bench.io import slow_step
 
 FEATURES_VERSION = 2  # 2: keyed by content hashes
 CHUNK = 1000  # examples per encode_batch call
@@ -57,7 +58,8 @@ def build_features(task_cfg, data_cfg, tokenizer: Tokenizer, split: str, max_len
         with FileLock(str(path) + ".lock"):
             if not (path / "dataset_info.json").is_file():
                 raw = load_task(spec, d)[split]
-                ds = encode_split(spec, raw, tokenizer, split, max_length, doc_stride)
+                with slow_step(f"{spec.name}/{split}: tokenizing {len(raw)} examples"):
+                    ds = encode_split(spec, raw, tokenizer, split, max_length, doc_stride)
                 tmp = path.parent / f".{key}.tmp-{os.getpid()}"
                 shutil.rmtree(tmp, ignore_errors=True)
                 ds.save_to_disk(str(tmp))

@@ -32,6 +32,7 @@ from bench.data.documents import corpus_documents
 from bench.data.generators import GENERATORS, Generator
 from bench.data.specs import TaskSpec, load_task_spec, task_names
 from bench.data.world import build_world
+from bench.io import slow_step
 
 CORPUS_FEATURES = datasets.Features(
     {"id": datasets.Value("string"), "url": datasets.Value("string"), "title": datasets.Value("string"), "text": datasets.Value("string")}
@@ -86,7 +87,8 @@ def ensure_synthetic(data_cfg) -> Path:
             return root
         tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        manifest = write_world(tmp, d)
+        with slow_step(f"synthetic world: writing every task and corpus to {root}"):
+            manifest = write_world(tmp, d)
         manifest["files"] = {f.relative_to(tmp).as_posix(): file_sha256(f) for f in sorted(tmp.rglob("*.parquet"))}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         (tmp / COMPLETE).write_text("")

@@ -27,6 +27,7 @@ from bench.config.schema import SettingError
 from bench.data import get_tokenizer, load_corpus
 from bench.data.identity import data_fingerprint, tokenizer_info, tokenizer_source
 from bench.data.pretraining import SpecialIds, build_for_objective, pretraining_dataloader, tokenize_documents
+from bench.io import slow_step
 from bench.jobs.finetune.restart import HISTORY_FILE, ResumableWandbLogger
 from bench.jobs.lineage import log_encoder, use_encoder
 from bench.jobs.progress import fit_progress
@@ -102,8 +103,9 @@ def _fit(cfg: DictConfig, obj: ObjectiveConfig, arch: EncoderConfig, module_fn, 
     L.seed_everything(cfg.seed, workers=True)
     tokenizer = get_tokenizer(cfg.data, obj.language)
     special = SpecialIds.from_tokenizer(tokenizer)
-    docs = tokenize_documents(_documents(cfg, obj.language, corpus_scale), tokenizer, obj.language)
-    data = build_for_objective(obj, docs, special, arch.vocab_size, seed=int(cfg.seed))  # held-out documents
+    with slow_step(f"pretraining data ({obj.name}): tokenizing the corpus, building the examples"):
+        docs = tokenize_documents(_documents(cfg, obj.language, corpus_scale), tokenizer, obj.language)
+        data = build_for_objective(obj, docs, special, arch.vocab_size, seed=int(cfg.seed))  # held-out documents
     module = module_fn()
     kwargs = _trainer_kwargs(cfg)
     if run is not None:
