@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
         if before_conf is not None and (before_conf / "experiment" / f"{experiment}.yaml").exists():
             old = plan(experiment, args.profile, args.compare_seeds, before_conf)
             before = (len(old), schedule(old, model, args.workers, trained_before))
+        for done in (trained, trained_before):  # `make tables` runs the experiments one after the other
+            done.update(dict.fromkeys(done, 0.0))
         parts = {k: sum(j.parts.get(k, 0.0) for j in jobs) for k in ("pretrain", "steps", "eval", "job")}
         n_pt = len({j.pretraining.key for j in jobs if j.pretraining})
         rows.append((experiment, len(jobs), n_pt, parts, wall, before, measured.get(experiment)))

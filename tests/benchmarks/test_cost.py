@@ -1,0 +1,45 @@
+"""bench.benchmarks.cost: the sweep's jobs in launch order, and the schedule with the store's lock."""
+
+from bench.benchmarks.cost import Job, Pretraining, plan, schedule
+from lightning_modules.encoder import EncoderConfig
+
+ARCH = EncoderConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
+
+
+class FakeModel:
+    """100 s per pretraining, 10 s per fine-tuning job."""
+
+    def pretrain_s(self, p):
+        return 100.0
+
+    def finetune_s(self, job):
+        return {"job": 0.0, "steps": 10.0, "eval": 0.0}
+
+
+def pretraining(key: str) -> Pretraining:
+    return Pretraining(key, ARCH, "albert", 10, 8, 1, 16, "{}", "", 1)
+
+
+def job(key: str, task: str = "sst2") -> Job:
+    return Job("x", (f"k={key}", f"task={task}"), task, "classification", ARCH, 10, pretraining(key))
+
+
+def test_a_job_waits_for_the_encoder_another_worker_is_pretraining():
+    task_fastest = [job("a", "sst2"), job("a", "mnli"), job("b", "sst2"), job("b", "mnli")]
+    # the second job waits 100 s on the lock of encoder a, the fourth on b: the pretrainings run one at a time
+    assert schedule(task_fastest, FakeModel(), 2, {}) == 220.0
+    row_fastest = [job("a", "sst2"), job("b", "sst2"), job("a", "mnli"), job("b", "mnli")]
+    assert schedule(row_fastest, FakeModel(), 2, {}) == 120.0  # both encoders at once
+
+
+def test_an_encoder_trained_by_an_earlier_experiment_is_not_trained_again():
+    trained = {"a": 0.0}
+    assert schedule([job("a")], FakeModel(), 2, trained) == 10.0
+
+
+def test_the_plan_is_the_sweep_in_launch_order_with_the_experiment_seeds():
+    jobs = plan("roberta_masking", "tiny", None)
+    assert len(jobs) == 3 * 2 * 3  # task x objective x seed
+    assert [j.task for j in jobs[:6]] == ["squad_v2"] * 6  # task outermost: parallel workers pretrain different encoders
+    assert len({j.pretraining.key for j in jobs[:6]}) == 6 and len({j.pretraining.key for j in jobs}) == 6
+    assert len(plan("roberta_masking", "tiny", 1)) == 6
