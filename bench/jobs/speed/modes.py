@@ -10,8 +10,9 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import nn
 
-MODES = ("fp32", "bf16", "bf16_autocast", "int8_dynamic", "compile")
-CPU_ONLY_MODES = ("int8_dynamic",)  # quantized dynamic linears run on CPU kernels only
+MODES = ("fp32", "bf16", "bf16_autocast", "int8_dynamic", "compile", "ort_fp32", "ort_int8")
+# Quantized dynamic linears run on CPU kernels only; the ONNX Runtime modes use its CPU provider.
+CPU_ONLY_MODES = ("int8_dynamic", "ort_fp32", "ort_int8")
 ContextFactory = Callable[[], AbstractContextManager]
 
 
@@ -20,7 +21,8 @@ def prepare_mode(module: nn.Module, mode: str, device: str = "cpu") -> tuple[nn.
 
     fp32: as is. bf16: a bfloat16 copy. bf16_autocast: fp32 weights, bf16 matmuls under autocast.
     int8_dynamic: a copy with int8 dynamically quantized nn.Linear layers (CPU). compile: torch.compile
-    (dynamic shapes, as the sequence length varies; shares the weights).
+    (dynamic shapes, as the sequence length varies; shares the weights). ort_fp32 / ort_int8: exported to
+    ONNX and run by ONNX Runtime, int8 dynamically quantized (bench.jobs.speed.onnx_backend; the onnx extra).
     """
     if mode not in MODES:
         raise ValueError(f"unknown inference mode {mode!r}; known: {', '.join(MODES)}")
@@ -38,6 +40,10 @@ def prepare_mode(module: nn.Module, mode: str, device: str = "cpu") -> tuple[nn.
             from torch.ao.quantization import quantize_dynamic
 
             return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8, inplace=False), nullcontext
+    if mode.startswith("ort_"):
+        from bench.jobs.speed.onnx_backend import ort_module  # imports onnxruntime only when asked for
+
+        return ort_module(module, mode), nullcontext
     return torch.compile(module, dynamic=True), nullcontext
 
 

@@ -3,6 +3,7 @@ the statistics of one column's pass, and the environment the times were taken in
 
 from __future__ import annotations
 
+import importlib
 import platform
 import statistics
 import time
@@ -74,6 +75,57 @@ def _timed_call(fn: Callable[[dict], Any], batch: dict, device: str) -> float:
     return time.perf_counter() - t0
 
 
+class PeakMemory:
+    """The peak memory of one call, sampled around it (never inside the timer): on CPU the process's
+    peak RSS (Linux resets the high-water mark through /proc/self/clear_refs; elsewhere the lifetime
+    peak `ru_maxrss`, which cannot be reset), on CUDA `torch.cuda.max_memory_allocated`."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self.source = "cuda max_memory_allocated" if device == "cuda" else "process peak RSS"
+        self.resettable = device == "cuda" or self._reset_rss()
+        if not self.resettable:
+            self.source = "process lifetime peak RSS (ru_maxrss)"
+
+    @staticmethod
+    def _status(key: str) -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    @staticmethod
+    def _reset_rss() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # 5: reset the peak RSS (VmHWM) to the current RSS
+            return True
+        except OSError:
+            return False
+
+    def reset(self) -> int:
+        """Start a new peak; returns the memory in use now (bytes), the call's baseline."""
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            return int(torch.cuda.memory_allocated())
+        if self.resettable:
+            self._reset_rss()
+            return self._status("VmRSS:")
+        return 0
+
+    def peak(self) -> int:
+        """Bytes: the peak since the last reset."""
+        if self.device == "cuda":
+            return int(torch.cuda.max_memory_allocated())
+        if self.resettable:
+            return self._status("VmHWM:")
+        import resource
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(kb) * (1 if platform.system() == "Darwin" else 1024)  # macOS reports bytes
+
+
 def time_columns(
     columns: dict[str, Callable[[dict], Any]],
     batches: Sequence[dict],
@@ -81,8 +133,14 @@ def time_columns(
     device: str = "cpu",
     interleave: bool = True,
     optional: Iterable[str] = (),
+    memory: dict[str, list[tuple[int, int]]] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Seconds per batch for each column, and the errors of dropped columns.
+
+    With a `memory` dict, it is filled with (peak bytes, peak minus the bytes in use just before) per
+    timed call of each column: reset before the clock starts, read after it stops, so warm-up calls
+    never count. The second is what the call itself needed (activations, workspace): the process
+    peak is dominated by every model the run holds.
 
     Each column first gets `warmup` untimed calls; an `optional` column that raises during its
     warm-up (e.g. torch.compile without a C++ compiler) is dropped with its error, never timed.
@@ -104,33 +162,69 @@ def time_columns(
         if device == "cuda":
             torch.cuda.synchronize()
         times: dict[str, list[float]] = {name: [] for name in names}
+        tracker = PeakMemory(device) if memory is not None else None
+        if memory is not None:
+            memory.clear()
+            memory.update({name: [] for name in names})
+
+        def timed(name: str, batch: dict) -> None:
+            before = tracker.reset() if tracker is not None else 0
+            times[name].append(_timed_call(columns[name], batch, device))
+            if tracker is not None:
+                peak = tracker.peak()
+                memory[name].append((peak, max(0, peak - before)))
+
         if interleave:
             for i, batch in enumerate(batches):
                 k = i % len(names)  # rotate the order: no column always runs first (or right after another)
                 for name in names[k:] + names[:k]:
-                    times[name].append(_timed_call(columns[name], batch, device))
+                    timed(name, batch)
         else:
             for name in names:
-                times[name] = [_timed_call(columns[name], batch, device) for batch in batches]
+                for batch in batches:
+                    timed(name, batch)
     return times, errors
 
 
 # ----------------------------------------------------------------------------- what is reported
-def summarize(seconds: Sequence[float], sizes: Sequence[int], full_pass_examples: int) -> dict[str, Any]:
-    """Totals and per-example latencies (a batch's time over its size) of one column's pass."""
+def percentile(sorted_values: Sequence[float], q: int) -> float:
+    """The nearest-rank percentile: a value that was measured (integer arithmetic: no 0.9 * 70 = 63.000001)."""
+    return sorted_values[min(len(sorted_values) - 1, max(0, -(-q * len(sorted_values) // 100) - 1))]
+
+
+def summarize(
+    seconds: Sequence[float],
+    sizes: Sequence[int],
+    full_pass_examples: int,
+    tokens: Sequence[int] | None = None,
+    memory: Sequence[tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """Totals and per-example latencies (a batch's time over its size) of one column's timed calls;
+    `tokens` (real tokens per batch) adds tokens/s, `memory` (time_columns' per timed call) the peak
+    memory and the most a call added to what was in use before it."""
     n, total = sum(sizes), float(sum(seconds))
     per_example_ms = sorted(1e3 * s / b for s, b in zip(seconds, sizes))
-    p90 = per_example_ms[min(len(per_example_ms) - 1, max(0, -(-9 * len(per_example_ms) // 10) - 1))]  # nearest rank
-    return {
+    batch_ms = [1e3 * s for s in seconds]
+    out = {
         "total_s": total,
         "n_examples": n,
         "mean_ms": 1e3 * total / n,
         "median_ms": statistics.median(per_example_ms),
-        "p90_ms": p90,
+        "p50_ms": percentile(per_example_ms, 50),
+        "p90_ms": percentile(per_example_ms, 90),
+        "p99_ms": percentile(per_example_ms, 99),
+        "std_ms": statistics.stdev(per_example_ms) if len(per_example_ms) > 1 else 0.0,
+        "batch_median_ms": statistics.median(batch_ms),
         "examples_per_s": n / total if total > 0 else float("inf"),
         "total_s_full_pass": total / n * full_pass_examples,
         "total_s_full_pass_extrapolated": n != full_pass_examples,
     }
+    if tokens is not None:
+        out["tokens_per_s"] = sum(tokens) / total if total > 0 else float("inf")
+    if memory:
+        out["peak_memory_mb"] = max(p for p, _ in memory) / 2**20
+        out["call_memory_mb"] = max(d for _, d in memory) / 2**20
+    return out
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -141,15 +235,32 @@ def environment(device: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+    env["cpu_flags"] = ",".join(cpu_flags()) or "none"
     if device == "cuda":
         env["gpu"] = torch.cuda.get_device_name()
-    try:
-        import transformers
-
-        env["transformers"] = transformers.__version__
-    except ImportError:
-        pass
+    for lib in ("transformers", "onnxruntime", "onnx"):
+        try:
+            env[lib] = importlib.import_module(lib).__version__
+        except ImportError:
+            pass
     return env
+
+
+# The CPU features that decide which kernels run: AVX-512, VNNI (int8 dot products), native bf16, AMX.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
+
+
+def cpu_flags() -> list[str]:
+    """Those of SPEED_FLAGS this CPU has (from /proc/cpuinfo; empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in SPEED_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
 
 
 def cpu_model() -> str:
