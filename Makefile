@@ -29,11 +29,12 @@ ALL_EXPERIMENTS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml)
 # the accuracy tables at the tiny profile (the timing jobs and the released checkpoints' GPU runs apart)
 TABLES := $(filter-out distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
 
-# The main job (README): the parameter census, the inference-time table and one accuracy table
+# The main job (README): the parameter census, the inference-time tables and one accuracy table
 # end to end (sweep -> W&B offline -> report), on 2 CPU cores in minutes. Regenerates reports/.
 demo: $(STAMP)
 	$(VENV)/bin/bench-census
 	$(VENV)/bin/bench-run experiment=distilbert_speed
+	$(PY) -m bench.benchmarks.inference_backends --out reports
 	$(SWEEP_ENV) $(VENV)/bin/bench-run experiment=roberta_masking hydra/launcher=joblib hydra.sweeper.params.seed=0
 	$(VENV)/bin/bench-report experiment=$(DEMO_TABLES) export=reports/runs
 

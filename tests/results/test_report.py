@@ -118,6 +118,10 @@ def test_index_lists_every_report_and_the_census(runs, tmp_path):
     for name in table_names():
         assert f"{name}.md" in index
     assert "albert_depth.md (not generated yet)" in index
+    assert "inference_backends.md (not generated yet)" in index  # written by its benchmark, not by bench-report
+    (out / "inference_backends.md").write_text("# Inference backends\n")
+    _report(runs, out)
+    assert "[inference_backends.md](inference_backends.md)" in (out / "README.md").read_text()
 
 
 def test_every_spec_renders_from_synthetic_runs(tmp_path):

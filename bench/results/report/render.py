@@ -115,6 +115,11 @@ def render_index(out: Path) -> str:
     census = out / "parameters.md"
     lines.append(md_row(["[parameters.md](parameters.md)" if census.exists() else "parameters.md (not generated yet)",
                          "Parameters, counted exactly: every model config and paper row", "written by `bench-census`"]))
+    backends = out / "inference_backends.md"
+    lines.append(md_row(["[inference_backends.md](inference_backends.md)" if backends.exists()
+                         else "inference_backends.md (not generated yet)",
+                         "Inference time of every mode and backend, the suite vs ONNX Runtime",
+                         "written by `python -m bench.benchmarks.inference_backends`"]))
     verdicts = []
     for name in table_names():
         spec = yaml.safe_load((SPEC_DIR / f"{name}.yaml").read_text()) or {}
