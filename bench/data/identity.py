@@ -60,10 +60,10 @@ def tokenizer_source(data_cfg, language: str) -> str:
 
 def tokenizer_info(tokenizer_or_path: Tokenizer | str | Path, source: str | None = None) -> dict:
     """Summary-ready facts of a tokenizer (a Tokenizer or a tokenizer.json path)."""
-    if isinstance(tokenizer_or_path, Tokenizer):
-        tok = tokenizer_or_path
-    else:
+    if isinstance(tokenizer_or_path, (str, Path)):
         source = source or f"file:{tokenizer_or_path}"
         tok = Tokenizer.from_file(str(tokenizer_or_path))
+    else:  # a Tokenizer, or a wrapper with its methods
+        tok = tokenizer_or_path
     return {"tokenizer/source": source or "unknown", "tokenizer/vocab_size": tok.get_vocab_size(with_added_tokens=True),
             "tokenizer/sha256": tokenizer_sha256(tok)}

@@ -93,8 +93,11 @@ class SlowTokenizer:
         self.calls += 1
         return self.tok.encode(a, b)
 
-    def get_vocab_size(self) -> int:
-        return self.tok.get_vocab_size()
+    def get_vocab_size(self, *args, **kwargs) -> int:
+        return self.tok.get_vocab_size(*args, **kwargs)
+
+    def to_str(self, *args, **kwargs) -> str:
+        return self.tok.to_str(*args, **kwargs)
 
 
 def job_cfg(profile: str = "tiny", **speed_overrides):
@@ -240,6 +243,7 @@ def test_speed_job_end_to_end(stub_data, pairs):
     assert out["speed/hf_family"] == "bert" and out["speed/task"] == "stsb" and out["speed/full_size"] is True
     assert out["speed/modes"] == "fp32" and out["speed/total_s_full_pass_extrapolated"] is True
     assert torch.get_num_threads() == 1  # the job's own thread count was undone
+    assert out["tokenizer/vocab_size"] > 0 and len(out["tokenizer/sha256"]) == 64 and out["tokenizer/source"]
 
 
 def test_speed_job_picks_the_profile_size_when_not_full_size(stub_data):

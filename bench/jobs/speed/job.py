@@ -96,6 +96,9 @@ def speed_job(cfg: DictConfig, run: Any = None) -> dict[str, Any]:
             "speed/max_length": s.max_length,
         }
     )
+    from bench.data.identity import tokenizer_info, tokenizer_source
+
+    out.update(tokenizer_info(tokenizer, tokenizer_source(cfg.data, cfg.task.get("language", "en"))))
     if s.hf:
         out["speed/hf_family"] = family or "?"
         if skipped:
