@@ -101,7 +101,7 @@ def test_profile_hparams_per_task_type():
     entry for the task's type: at tiny, RACE (multiple choice) gets its own batch, steps and dropout."""
     race, sst2 = (finetune_hparams(compose_config([f"task={t}", "profile=tiny"])) for t in ("race_middle", "sst2"))
     assert (race["batch_size"], race["max_steps"], race["lr"], race["dropout"], race["classifier_dropout"]) == (
-        16, 3000, 5e-4, 0.0, 0.0)
+        16, 2000, 5e-4, 0.0, 0.0)
     assert (sst2["batch_size"], sst2["max_steps"], sst2["lr"]) == (32, 1200, 1e-3)
     assert sst2["dropout"] is None and sst2["classifier_dropout"] is None  # unset: as pretrained, the head's 0.1
     assert race["max_length"] == sst2["max_length"] == 256  # what the type entry leaves alone stays the profile's
