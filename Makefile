@@ -38,14 +38,20 @@ demo: $(STAMP)
 	$(SWEEP_ENV) $(VENV)/bin/bench-run experiment=roberta_masking hydra/launcher=joblib hydra.sweeper.params.seed=0
 	$(VENV)/bin/bench-report experiment=$(DEMO_TABLES) export=reports/runs
 
-# Every paper table at the tiny profile (hours on 2 cores; resumable: finished pretrainings
-# are reused from the checkpoint store, each job resumes from its last checkpoint).
+# Every paper table at the tiny profile (hours on 2 cores; resumable: finished jobs are skipped, the
+# pretrainings reused from the checkpoint store, an interrupted job resumes from its last checkpoint).
+# The store, the job dirs and the W&B runs live in TABLES_CACHE, outside the clone, so that a later
+# sitting (or a fresh clone) continues where the last one stopped.
+TABLES_CACHE ?= $(or $(BENCH_CACHE_DIR),$(HOME)/.cache/bert-family-bench)
 tables: $(STAMP)
 	$(VENV)/bin/bench-census
 	$(VENV)/bin/bench-run experiment=distilbert_speed
-	for e in $(TABLES); do \
-	  $(SWEEP_ENV) $(VENV)/bin/bench-run experiment=$$e hydra/launcher=joblib || exit 1; done
-	$(VENV)/bin/bench-report experiment=all export=reports/runs
+	# a failed job does not stop the other tables (the reports list it); a stop signal (exit >= 128) does
+	status=0; for e in $(TABLES); do \
+	  BENCH_CACHE_DIR=$(TABLES_CACHE) $(SWEEP_ENV) $(VENV)/bin/bench-run experiment=$$e hydra/launcher=joblib \
+	    hydra.sweep.dir=$(TABLES_CACHE)/multirun/$$e || { rc=$$?; [ $$rc -ge 128 ] && exit $$rc; status=1; }; \
+	done; \
+	$(VENV)/bin/bench-report experiment=all runs=$(TABLES_CACHE)/multirun export=reports/runs || status=1; exit $$status
 
 test: $(STAMP)
 	$(PY) -m pytest -q
