@@ -18,6 +18,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (timings and ONNX Runtime sessions compare like with like), then as before."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tiny_cfg():
     from lightning_modules.encoder import EncoderConfig
 

@@ -43,12 +43,7 @@ ENV_KEYS = [
 HF_KEYS = ["speed/hf_total_s", "speed/hf_median_ms", "speed/hf_p90_ms", "speed/hf_examples_per_s", "speed/ours_over_hf"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

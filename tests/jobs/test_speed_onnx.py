@@ -30,12 +30,7 @@ FP32_TOL = 1e-4  # ONNX Runtime fp32 vs PyTorch fp32 on the hidden states (seen:
 INT8_TOL = 0.2  # dynamic int8 vs fp32 on the hidden states of a tiny random encoder (seen: 0.02-0.05)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**kw) -> EncoderConfig:
