@@ -26,8 +26,11 @@ N_JOBS ?= 2
 SWEEP_ENV := OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE BENCH_N_JOBS=$(N_JOBS)
 DEMO_TABLES := distilbert_speed,roberta_masking
 ALL_EXPERIMENTS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
-# the accuracy tables at the tiny profile (the timing jobs and the released checkpoints' GPU runs apart)
-TABLES := $(filter-out distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
+# the accuracy tables at the tiny profile (the timing jobs and the released checkpoints' GPU runs apart),
+# cheapest first (docs/notes/tables-cost.md), so that a sitting ends with whole tables to commit
+TABLES_BY_COST := wwm_chinese roberta_masking bert_scaling roberta_batch_size distilbert_glue roberta_data_steps \
+  roberta_nsp albert_width albert_sharing albert_embedding_size albert_depth
+TABLES := $(TABLES_BY_COST) $(filter-out $(TABLES_BY_COST) distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
 
 # The main job (README): the parameter census, the inference-time tables and one accuracy table
 # end to end (sweep -> W&B offline -> report), on 2 CPU cores in minutes. Regenerates reports/.
