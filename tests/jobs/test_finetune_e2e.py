@@ -1,7 +1,8 @@
-"""End to end at the tiny profile: one tiny encoder pretrained through the checkpoint store (the
-RoBERTa recipe, dynamic masking), then the real fine-tuning job on SST-2-, MNLI-, SQuAD v2- and
-RACE-M-like data, each scored by its official metric on its dev set, must beat the trivial baseline
-of that dev set: the majority class (letter) or the all-no-answer prediction.
+"""End to end at the tiny profile, the way `make tables` runs it: one joblib sweep on two workers,
+one torch thread each, pretrains one tiny encoder through the checkpoint store (the RoBERTa recipe,
+dynamic masking; the second worker waits on the store's lock), then fine-tunes it on SST-2-, MNLI-,
+SQuAD v2- and RACE-M-like data; each job, scored by its official metric on its dev set, must beat
+the trivial baseline of that dev set: the majority class (letter) or the all-no-answer prediction.
 
 Each job runs the tiny profile's own budget (profile.finetune.max_steps, 1,200 steps; for RACE
 profile.finetune_by_type's 2,000 steps of 16 questions; minutes in all on CPU); the margins sit well
@@ -10,24 +11,40 @@ below what the runs reach and well above the noise of a 400-question dev set (on
 docs/notes/pooler-vs-cls.md.
 """
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
 
 from bench.config.compose import compose_config
 from bench.data import load_task
-from bench.jobs.finetune import finetune, finetune_hparams
+from bench.io import REPO_ROOT
+from bench.jobs.finetune import finetune_hparams
+from bench.results.runs import read_runs
 
 PRETRAINING = ["objective=roberta"]  # the tiny recipe: 1000 steps x 32 sequences of 128 tokens
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
+def sweep(tmp_path_factory):
+    """The four jobs, RACE first (the longest) so that the two workers end together; their runs by task."""
     root = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "BENCH_CACHE_DIR": str(root / "cache"), "WANDB_MODE": "offline", "BENCH_N_JOBS": "2",
+           "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}  # the Makefile's SWEEP_ENV
+    env.pop("WANDB_SERVICE", None)
+    tasks = ",".join(case[0] for case in sorted(CASES, key=lambda c: c[0] != "race_middle"))
+    cmd = [str(Path(sys.executable).with_name("bench-run")), "-m", f"task={tasks}", "profile=tiny", *PRETRAINING,
+           "hydra/launcher=joblib", f"hydra.sweep.dir={root / 'sweep'}"]
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = read_runs(root / "sweep")
+    assert sorted(runs["config.task.name"]) == sorted(c[0] for c in CASES) and set(runs.state) == {"finished"}, runs
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BENCH_CACHE_DIR", str(root / "cache"))
-        yield root
+        mp.setenv("BENCH_CACHE_DIR", str(root / "cache"))  # the dev sets the jobs scored, for the baselines
+        yield {row["config.task.name"]: row for _, row in runs.iterrows()}
 
 
 def majority_share(labels) -> float:
@@ -50,15 +67,14 @@ CASES = [
 
 
 @pytest.mark.parametrize("task, metric, baseline, margin", CASES, ids=[c[0] for c in CASES])
-def test_pretrained_tiny_encoder_beats_the_baseline(task, metric, baseline, margin, cache):
+def test_pretrained_tiny_encoder_beats_the_baseline(task, metric, baseline, margin, sweep):
+    run = sweep[task]
+    assert run["summary.init"] == "store:roberta"  # fine-tuned from the pretrained encoder, not from scratch
+    assert run["summary.head_input"] == "cls"  # no NSP: the pooler is untrained (bench/jobs/encoders.py)
+    assert run["config.env.torch_threads"] == 1  # as in make tables: one thread per worker
     cfg = compose_config([f"task={task}", "profile=tiny", *PRETRAINING])
-    with open_dict(cfg):
-        cfg.job_dir = str(cache / "jobs" / task)
-    summary = finetune(cfg, None)
-    assert summary["init"] == "store:roberta"  # fine-tuned from the pretrained encoder, not from scratch
-    assert summary["head_input"] == "cls"  # no NSP: the pooler is untrained (bench/jobs/encoders.py)
     floor = baseline(load_task(cfg.task, cfg.data))
-    steps = summary["finetune/steps"]
+    steps = run["summary.finetune/steps"]
     assert steps == finetune_hparams(cfg)["max_steps"]  # the profile's budget for this task type
-    print(f"{metric} = {summary[metric]:.1f} after {steps} steps; baseline {floor:.1f}")  # pytest -rP shows it
-    assert summary[metric] > floor + margin, (metric, summary[metric], "baseline", floor, summary)
+    print(f"{metric} = {run['summary.' + metric]:.1f} after {steps} steps; baseline {floor:.1f}")  # pytest -rP shows it
+    assert run["summary." + metric] > floor + margin, (metric, run["summary." + metric], "baseline", floor)

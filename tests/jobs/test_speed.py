@@ -258,7 +258,7 @@ def test_speed_job_picks_the_profile_size_when_not_full_size(stub_data):
 def test_speed_defaults_follow_the_profile():
     tiny_s = SpeedSettings.from_cfg(job_cfg("tiny").speed)
     paper_s = SpeedSettings.from_cfg(job_cfg("paper").speed)
-    assert (tiny_s.max_examples, tiny_s.modes) == (300, ["fp32"])
+    assert (tiny_s.max_examples, tiny_s.modes) == (100, ["fp32"])
     assert paper_s.max_examples is None and paper_s.modes == ["fp32", "int8_dynamic", "bf16_autocast", "compile"]
     assert tiny_s.batch_size == 1 and tiny_s.full_size and tiny_s.gpu.batch_sizes == [1, 32]
     explicit = SpeedSettings.from_cfg(job_cfg("tiny", max_examples=50, modes=["fp32", "int8_dynamic"]).speed)

@@ -5,6 +5,7 @@ report regenerates from the committed run data on this clone without running a j
 from __future__ import annotations
 
 import shutil
+
 import pytest
 
 from bench.io import REPO_ROOT

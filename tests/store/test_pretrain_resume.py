@@ -126,6 +126,8 @@ def test_sigterm_mid_epoch_checkpoints_and_resumes_exactly(reference, store, mon
 
 def test_ctrl_c_keeps_the_last_step_checkpoint_and_resumes_exactly(reference, store, monkeypatch):
     handler = signal.getsignal(signal.SIGINT)
+    # Python's Ctrl-C handler, also when pytest inherited SIGINT ignored (started with & by a shell)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with monkeypatch.context() as mp, pytest.raises(SystemExit) as exc:  # KeyboardInterrupt -> sys.exit(1)
             _with_callback(mp, "roberta", SignalAtStep(9, signal.SIGINT))  # in the second epoch

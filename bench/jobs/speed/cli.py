@@ -1,7 +1,7 @@
 """`bench-speed` (and `python -m bench.jobs.speed`): `bench-run` with job_type=speed and task=stsb unless given.
 
 Examples:
-    bench-speed                                  # BERT-base, tiny profile (300 pairs, fp32)
+    bench-speed                                  # BERT-base, tiny profile (100 pairs, fp32)
     bench-speed model=distilbert_base profile=paper data.source=hub
 """
 
