@@ -15,7 +15,8 @@ Where a tiny job's time goes is measured first, on one thread (sweeps run one th
 - per pretraining recipe, its data: tokenizing the corpus and building (and statically masking) examples.
 Then every job of every experiment is costed, and the sweep is simulated on `--workers` processes in
 its launch order, with the store's lock: a job whose encoder another worker is pretraining waits.
-`--runs DIR` adds each experiment's measured wall time (first start to last end of its W&B runs).
+`--runs DIR` adds each experiment's measured wall time (while any of its W&B runs ran: pauses between sittings
+are not counted).
 """
 
 from __future__ import annotations
@@ -342,7 +343,8 @@ def schedule(jobs: list[Job], model: CostModel, workers: int, trained: dict[str,
 
 
 def measured_walls(roots: str) -> dict[str, float]:
-    """Each experiment's measured wall time: first start to last end of its runs (all attempts' runtime)."""
+    """Each experiment's measured wall time: the time while at least one of its runs was running (the union
+    of their [start, start + runtime] intervals, every attempt), so the pauses between sittings do not count."""
     from bench.results.runs import read_runs
 
     frame = read_runs(roots.split(","))
@@ -351,8 +353,18 @@ def measured_walls(roots: str) -> dict[str, float]:
         return out
     for group, runs in frame.groupby("group"):
         start = runs["start_time"].astype(float)
-        out[group] = float((start + runs["summary._runtime"].astype(float)).max() - start.min())
+        out[group] = busy_seconds(zip(start, start + runs["summary._runtime"].astype(float)))
     return out
+
+
+def busy_seconds(intervals) -> float:
+    """The length of the union of (start, end) intervals."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted((a, b) for a, b in intervals if a == a and b == b):  # NaN (no runtime): not counted
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
 
 
 def fmt_s(s: float) -> str:

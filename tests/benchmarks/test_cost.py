@@ -1,6 +1,6 @@
 """bench.benchmarks.cost: the sweep's jobs in launch order, and the schedule with the store's lock."""
 
-from bench.benchmarks.cost import Job, Pretraining, plan, schedule
+from bench.benchmarks.cost import Job, Pretraining, busy_seconds, plan, schedule
 from lightning_modules.encoder import EncoderConfig
 
 ARCH = EncoderConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
@@ -43,3 +43,10 @@ def test_the_plan_is_the_sweep_in_launch_order_with_the_experiment_seeds():
     assert [j.task for j in jobs[:6]] == ["squad_v2"] * 6  # task outermost: parallel workers pretrain different encoders
     assert len({j.pretraining.key for j in jobs[:6]}) == 6 and len({j.pretraining.key for j in jobs}) == 6
     assert len(plan("roberta_masking", "tiny", 1)) == 6
+
+
+def test_measured_wall_is_the_busy_time_of_the_runs_not_the_pauses_between_sittings():
+    # two overlapping jobs, a pause (a sitting ended), two more, one inside another; a run with no runtime
+    runs = [(0, 10), (5, 15), (1000, 1010), (1002, 1004), (2000, float("nan"))]
+    assert busy_seconds(runs) == 25
+    assert busy_seconds([]) == 0
