@@ -22,20 +22,25 @@ from omegaconf import DictConfig, OmegaConf
 from bench.io import atomic_write_text
 
 FINISHED_FILE = "finished.json"
-# Top-level keys, and (section, key) pairs, that do not change what a job computes.
-NOT_IN_FINGERPRINT = ("paths", "logger", "hydra", "callbacks", "job_dir", "rerun")
-# data.checkpoint repeats model.init (the checkpoint that brings its tokenizer), which is fingerprinted
-NESTED_NOT_IN_FINGERPRINT = (("data", "cache_dir"), ("data", "checkpoint"), ("profile", "finetune_checkpoint"),
-                             ("profile", "pretrain_checkpoint"))
+# Settings that do not make another job: where it writes, observers (`callbacks`, e.g. a test's kill),
+# how often it checkpoints, `rerun`; so a job restarted without them resumes (or skips) the same job dir
+# and W&B run. Neither a job's fingerprint nor its name (tracking.run_name, hence its job dir) holds them.
+NOT_A_JOB_SETTING = ("paths", "logger", "hydra", "callbacks", "rerun", "profile.finetune_checkpoint",
+                     "profile.pretrain_checkpoint")
+# The fingerprint also drops values derived from others: the job dir, the cache dir, and data.checkpoint,
+# which repeats model.init (the checkpoint that brings its tokenizer, fingerprinted there).
+NOT_IN_FINGERPRINT = (*NOT_A_JOB_SETTING, "job_dir", "data.cache_dir", "data.checkpoint")
 
 
 def job_fingerprint(cfg: DictConfig) -> str:
     plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    for key in NOT_IN_FINGERPRINT:
-        plain.pop(key, None)
-    for section, key in NESTED_NOT_IN_FINGERPRINT:
-        if isinstance(plain.get(section), dict):
-            plain[section].pop(key, None)
+    for dotted in NOT_IN_FINGERPRINT:
+        *parents, key = dotted.split(".")
+        node = plain
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.io import REPO_ROOT
-from bench.jobs.finished import headline, job_fingerprint, read_finished, write_finished
+from bench.jobs.finished import NOT_A_JOB_SETTING, headline, job_fingerprint, read_finished, write_finished
 from bench.jobs.hardware import environment
 from bench.jobs.interrupts import Interrupted, StopSignals, interrupt_exit
 from bench.jobs.lineage import log_predictions
@@ -44,11 +44,9 @@ from bench.jobs.progress import fit_progress_config
 # Set by torchrun / Lightning's script launcher (LOCAL_RANK, NODE_RANK), SLURM and LSF in the
 # processes of ranks other than 0; a process where any is non-zero is not rank 0.
 RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-# Overrides that do not make another job: where things are written, `callbacks` (observers such as
-# a test's kill), how often it checkpoints, and `rerun`, so a job restarted without them resumes
-# (or skips) the same job dir and W&B run.
-NOT_IN_NAME = ("experiment=", "logger.", "hydra.", "paths.", "callbacks.", "rerun=", "profile.finetune_checkpoint",
-               "profile.pretrain_checkpoint")
+# Overrides left out of a job's name: its experiment (the W&B group) and the settings that do not make
+# another job (bench/jobs/finished.py), each as `key=` or `key.<sub>`.
+NOT_IN_NAME = tuple(f"{key}{sep}" for key in ("experiment", *NOT_A_JOB_SETTING) for sep in ("=", "."))
 
 log = logging.getLogger(__name__)
 
