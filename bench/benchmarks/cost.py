@@ -347,13 +347,19 @@ def measured_walls(roots: str) -> dict[str, float]:
     of their [start, start + runtime] intervals, every attempt), so the pauses between sittings do not count."""
     from bench.results.runs import read_runs
 
-    frame = read_runs(roots.split(","))
+    return walls_of(read_runs(roots.split(",")))
+
+
+def walls_of(frame) -> dict[str, float]:
+    """measured_walls of a read_runs frame (`start_time` a timestamp, `summary._runtime` seconds)."""
+    import pandas as pd
+
     out = {}
     if frame.empty or "summary._runtime" not in frame:
         return out
     for group, runs in frame.groupby("group"):
-        start = runs["start_time"].astype(float)
-        out[group] = busy_seconds(zip(start, start + runs["summary._runtime"].astype(float)))
+        start = (pd.to_datetime(runs["start_time"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        out[group] = busy_seconds(zip(start, start + pd.to_numeric(runs["summary._runtime"], errors="coerce")))
     return out
 
 

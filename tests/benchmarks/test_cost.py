@@ -1,6 +1,6 @@
 """bench.benchmarks.cost: the sweep's jobs in launch order, and the schedule with the store's lock."""
 
-from bench.benchmarks.cost import Job, Pretraining, busy_seconds, plan, schedule
+from bench.benchmarks.cost import Job, Pretraining, busy_seconds, plan, schedule, walls_of
 from lightning_modules.encoder import EncoderConfig
 
 ARCH = EncoderConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
@@ -50,3 +50,12 @@ def test_measured_wall_is_the_busy_time_of_the_runs_not_the_pauses_between_sitti
     runs = [(0, 10), (5, 15), (1000, 1010), (1002, 1004), (2000, float("nan"))]
     assert busy_seconds(runs) == 25
     assert busy_seconds([]) == 0
+
+
+def test_walls_of_read_runs_frames_group_by_experiment():
+    import pandas as pd
+
+    t0 = pd.Timestamp("2026-12-05 06:00", tz="UTC")
+    frame = pd.DataFrame({"group": ["a", "a", "b"], "start_time": [t0, t0 + pd.Timedelta(seconds=5), t0],
+                          "summary._runtime": [10.0, 10.0, None]})
+    assert walls_of(frame) == {"a": 15.0, "b": 0.0}
