@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo tables test bench lint clean
+.PHONY: install demo tables tables-report test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,11 @@ tables: $(STAMP)
 	  BENCH_CACHE_DIR=$(TABLES_CACHE) $(SWEEP_ENV) $(VENV)/bin/bench-run experiment=$$e hydra/launcher=joblib \
 	    hydra.sweep.dir=$(TABLES_CACHE)/multirun/$$e || { rc=$$?; [ $$rc -ge 128 ] && exit $$rc; status=1; }; \
 	done; \
-	$(VENV)/bin/bench-report experiment=all runs=$(TABLES_CACHE)/multirun export=reports/runs || status=1; exit $$status
+	$(MAKE) tables-report || status=1; exit $$status
+
+# The reports of whatever the tables run has finished so far (at the end of a sitting, to commit them)
+tables-report: $(STAMP)
+	$(VENV)/bin/bench-report experiment=all runs=$(TABLES_CACHE)/multirun export=reports/runs
 
 test: $(STAMP)
 	$(PY) -m pytest -q
