@@ -30,7 +30,7 @@ ALL_EXPERIMENTS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml)
 # cheapest first (docs/notes/tables-cost.md), so that a sitting ends with whole tables to commit
 TABLES_BY_COST := wwm_chinese roberta_masking bert_scaling roberta_batch_size distilbert_glue roberta_data_steps \
   roberta_nsp albert_width albert_sharing albert_embedding_size albert_depth
-TABLES := $(TABLES_BY_COST) $(filter-out $(TABLES_BY_COST) distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
+TABLES := $(filter $(ALL_EXPERIMENTS),$(TABLES_BY_COST)) $(filter-out $(TABLES_BY_COST) distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
 
 # The main job (README): the parameter census, the inference-time tables and one accuracy table
 # end to end (sweep -> W&B offline -> report), on 2 CPU cores in minutes. Regenerates reports/.
@@ -46,19 +46,21 @@ demo: $(STAMP)
 # The store, the job dirs and the W&B runs live in TABLES_CACHE, outside the clone, so that a later
 # sitting (or a fresh clone) continues where the last one stopped.
 TABLES_CACHE ?= $(or $(BENCH_CACHE_DIR),$(HOME)/.cache/bert-family-bench)
+TABLES_REPORT = $(VENV)/bin/bench-report experiment=all runs=$(TABLES_CACHE)/multirun export=reports/runs
 tables: $(STAMP)
 	$(VENV)/bin/bench-census
-	$(VENV)/bin/bench-run experiment=distilbert_speed
+	BENCH_CACHE_DIR=$(TABLES_CACHE) $(VENV)/bin/bench-run experiment=distilbert_speed \
+	  hydra.sweep.dir=$(TABLES_CACHE)/multirun/distilbert_speed
 	# a failed job does not stop the other tables (the reports list it); a stop signal (exit >= 128) does
 	status=0; for e in $(TABLES); do \
 	  BENCH_CACHE_DIR=$(TABLES_CACHE) $(SWEEP_ENV) $(VENV)/bin/bench-run experiment=$$e hydra/launcher=joblib \
 	    hydra.sweep.dir=$(TABLES_CACHE)/multirun/$$e || { rc=$$?; [ $$rc -ge 128 ] && exit $$rc; status=1; }; \
 	done; \
-	$(MAKE) tables-report || status=1; exit $$status
+	$(TABLES_REPORT) || status=1; exit $$status
 
 # The reports of whatever the tables run has finished so far (at the end of a sitting, to commit them)
 tables-report: $(STAMP)
-	$(VENV)/bin/bench-report experiment=all runs=$(TABLES_CACHE)/multirun export=reports/runs
+	$(TABLES_REPORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -26,6 +26,7 @@ import functools
 import importlib
 import itertools
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -40,7 +41,7 @@ from omegaconf import OmegaConf, open_dict
 from bench.config.architecture import effective_encoder_config, teacher_config
 from bench.config.compose import compose_config
 from bench.data import get_tokenizer
-from bench.io import CONF_DIR
+from bench.io import CONF_DIR, REPO_ROOT
 from bench.jobs.finetune import finetune_hparams
 from bench.jobs.pretrain import objective_config
 from lightning_modules.encoder import EncoderConfig
@@ -48,9 +49,21 @@ from lightning_modules.finetune import FineTuneModule
 from lightning_modules.inputs import IGNORE_INDEX
 from lightning_modules.pretrain import PretrainModule
 
-# `make tables`: the accuracy tables at a CPU profile (not the timing jobs, not the released checkpoints' GPU runs)
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")
-                     if p.stem not in ("distilbert_speed", "inference_backends") and not p.stem.endswith("_released"))
+
+def tables_order() -> list[str]:
+    """`make tables`' accuracy tables (not the timing jobs, not the released checkpoints' GPU runs) in the order it
+    runs them: the Makefile's TABLES_BY_COST, then any other. The order matters: a store entry that an earlier
+    table trained is free for the later ones."""
+    tables = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")
+                    if p.stem not in ("distilbert_speed", "inference_backends") and not p.stem.endswith("_released"))
+    makefile = REPO_ROOT / "Makefile"
+    text = makefile.read_text().replace("\\\n", " ") if makefile.exists() else ""
+    m = re.search(r"^TABLES_BY_COST\s*:=(.*)$", text, re.M)
+    first = [t for t in (m.group(1).split() if m else []) if t in tables]
+    return first + [t for t in tables if t not in first]
+
+
+EXPERIMENTS = tables_order()
 
 
 # ---- the plan: every job of a sweep, in launch order ------------------------------------------------------------
@@ -344,14 +357,25 @@ def schedule(jobs: list[Job], model: CostModel, workers: int, trained: dict[str,
 
 def measured_walls(roots: str) -> dict[str, float]:
     """Each experiment's measured wall time: the time while at least one of its runs was running (the union
-    of their [start, start + runtime] intervals, every attempt), so the pauses between sittings do not count."""
-    from bench.results.runs import read_runs
+    of [start, start + runtime] of every attempt: a job resumed in a later sitting is a second run directory
+    with its own start and runtime), so the pauses between sittings do not count. A job's process start and
+    data preparation before its W&B run opens fall outside it."""
+    import pandas as pd
 
-    return walls_of(read_runs(roots.split(",")))
+    from bench.results.runfile import read_run_file
+    from bench.results.runs import find_run_files
+
+    attempts = []
+    for path in find_run_files(roots.split(",")):
+        rf = read_run_file(path, errors="mark")
+        runtime = rf.summary_raw.get("_runtime")
+        attempts.append({"group": rf.group, "start_time": rf.start_time,
+                         "summary._runtime": float(json.loads(runtime)) if runtime else None})
+    return walls_of(pd.DataFrame(attempts))
 
 
 def walls_of(frame) -> dict[str, float]:
-    """measured_walls of a read_runs frame (`start_time` a timestamp, `summary._runtime` seconds)."""
+    """Busy time per `group` of a frame of attempts (`start_time` a timestamp, `summary._runtime` seconds)."""
     import pandas as pd
 
     out = {}

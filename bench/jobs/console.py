@@ -22,14 +22,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bench.io import CONF_DIR, atomic_write_text
+from bench.jobs.finished import NOT_IN_NAME, is_about, override_key
 
 log = logging.getLogger(__name__)
 
 SWEEP_FILE = "sweep.json"
 JOB_FILE = "job.json"
-# Overrides a job line leaves out: the same for every job of a sweep, or where things go.
-NOT_IN_LABEL = ("experiment=", "profile=", "logger.", "hydra.", "paths.", "callbacks.", "rerun=",
-                "profile.finetune_checkpoint", "profile.pretrain_checkpoint")
+# Overrides a job line leaves out: those its name leaves out, and the profile (the same for every job of a sweep;
+# a `profile.<key>` override stays).
 COUNTED = ("finished", "failed", "interrupted", "skipped")  # always shown; others when they occur
 
 
@@ -46,7 +46,7 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def job_label(overrides: list[str]) -> str:
-    keep = [o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(NOT_IN_LABEL)]
+    keep = [o.lstrip("+~") for o in overrides if not is_about(o, NOT_IN_NAME) and override_key(o) != "profile"]
     return " ".join(keep) if keep else "defaults"
 
 

@@ -4,8 +4,8 @@ same job with the same fingerprint on the same data is skipped (`rerun=true` for
 
 The fingerprint is the sha256 of the job's resolved config without what does not change its
 result: where things are written (`paths`, `logger`, `hydra`, `job_dir`, `data.cache_dir`),
-observers (`callbacks`), how often a resume checkpoint is written (`profile.*_checkpoint`) and
-`rerun` itself. The data is compared by content (`tracking.data_identity`: the sha256 of the
+observers (`callbacks`), how often a resume checkpoint is written (`profile.*_checkpoint`),
+`data.checkpoint` (a repeat of `model.init`) and `rerun` itself (NOT_IN_FINGERPRINT). The data is compared by content (`tracking.data_identity`: the sha256 of the
 tokenizer.json and of the data files), so a rebuilt world or tokenizer with other bytes runs the
 job again. The code version is not in it: a commit that changes results needs `rerun=true` (the
 summary records `git_commit`, so the report can tell).
@@ -30,6 +30,19 @@ NOT_A_JOB_SETTING = ("paths", "logger", "hydra", "callbacks", "rerun", "profile.
 # The fingerprint also drops values derived from others: the job dir, the cache dir, and data.checkpoint,
 # which repeats model.init (the checkpoint that brings its tokenizer, fingerprinted there).
 NOT_IN_FINGERPRINT = (*NOT_A_JOB_SETTING, "job_dir", "data.cache_dir", "data.checkpoint")
+# Overrides left out of a job's name (tracking.run_name): its experiment (the W&B group) and those settings.
+NOT_IN_NAME = ("experiment", *NOT_A_JOB_SETTING)
+
+
+def override_key(override: str) -> str:
+    """`a.b` of `a.b=1`, `+a.b=1`, `~a.b`."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def is_about(override: str, keys: tuple[str, ...]) -> bool:
+    """Whether the override sets or deletes one of `keys` or something under it."""
+    key = override_key(override)
+    return any(key == k or key.startswith(k + ".") for k in keys)
 
 
 def job_fingerprint(cfg: DictConfig) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bench.io import REPO_ROOT
-from bench.jobs.finished import NOT_A_JOB_SETTING, headline, job_fingerprint, read_finished, write_finished
+from bench.jobs.finished import NOT_IN_NAME, headline, is_about, job_fingerprint, read_finished, write_finished
 from bench.jobs.hardware import environment
 from bench.jobs.interrupts import Interrupted, StopSignals, interrupt_exit
 from bench.jobs.lineage import log_predictions
@@ -44,9 +44,6 @@ from bench.jobs.progress import fit_progress_config
 # Set by torchrun / Lightning's script launcher (LOCAL_RANK, NODE_RANK), SLURM and LSF in the
 # processes of ranks other than 0; a process where any is non-zero is not rank 0.
 RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-# Overrides left out of a job's name: its experiment (the W&B group) and the settings that do not make
-# another job (bench/jobs/finished.py), each as `key=` or `key.<sub>`.
-NOT_IN_NAME = tuple(f"{key}{sep}" for key in ("experiment", *NOT_A_JOB_SETTING) for sep in ("=", "."))
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +58,7 @@ def git_commit() -> str:
 
 def run_name(overrides: list[str], job_type: str) -> str:
     """An explicit, stable name built from the job's overrides (offline runs have none otherwise)."""
-    keep = [o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(NOT_IN_NAME)]
+    keep = [o.lstrip("+~") for o in overrides if not is_about(o, NOT_IN_NAME)]
     return f"{job_type}:" + (",".join(sorted(keep)) if keep else "defaults")
 
 

@@ -59,3 +59,30 @@ def test_walls_of_read_runs_frames_group_by_experiment():
     frame = pd.DataFrame({"group": ["a", "a", "b"], "start_time": [t0, t0 + pd.Timedelta(seconds=5), t0],
                           "summary._runtime": [10.0, 10.0, None]})
     assert walls_of(frame) == {"a": 15.0, "b": 0.0}
+
+
+def test_a_job_resumed_in_a_later_sitting_counts_both_attempts(tmp_path):
+    from bench.benchmarks.cost import measured_walls
+    from tests.support.wandb_writer import write_run_file
+
+    t0 = 1.8e9
+    # one job: 100 s in the first sitting, stopped, resumed a day later for 60 s (a second run dir, same id);
+    # another job of the same experiment overlapping the first attempt by 50 s
+    for sub, run_id, start, runtime in (("a1", "r1", t0, 100), ("a2", "r1", t0 + 86400, 60), ("b", "r2", t0 + 50, 100)):
+        write_run_file(tmp_path / sub / "wandb" / f"offline-run-20270101_000000-{run_id}", run_id=run_id,
+                       name="finetune:seed=0", group="x", job_type="finetune", config={"experiment": "x"},
+                       summary={"_runtime": runtime}, history=[], exit_code=0, start_time=start)
+    assert measured_walls(str(tmp_path)) == {"x": 150 + 60}
+
+
+def test_the_benchmark_costs_the_tables_in_make_tables_order():
+    import subprocess
+
+    from bench.benchmarks.cost import EXPERIMENTS
+    from bench.io import REPO_ROOT
+
+    # the Makefile's own TABLES, printed by a rule added on the command line (no recipe of the Makefile runs)
+    out = subprocess.run(["make", "-s", "--no-print-directory", "--eval=print-tables: ; @echo $(TABLES)", "print-tables"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == EXPERIMENTS

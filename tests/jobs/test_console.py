@@ -125,3 +125,11 @@ def test_a_submitit_sweep_says_what_it_submits_and_where_the_logs_go(tmp_path, c
     assert json.loads((tmp_path / "sweep.json").read_text())["total"] == 2
     assert last.endswith("0 finished, 0 failed, 0 interrupted, 0 skipped, 2 not run")
     assert report == f"report: bench-report experiment=roberta_masking runs={tmp_path}"
+
+
+def test_a_job_line_leaves_out_the_profile_and_what_its_name_leaves_out():
+    from bench.jobs.console import job_label
+
+    overrides = ["experiment=x", "profile=tiny", "task=sst2", "+callbacks.kill.step=3", "rerun=true",
+                 "profile.finetune.lr=1e-3", "seed=0"]
+    assert job_label(overrides) == "task=sst2 profile.finetune.lr=1e-3 seed=0"

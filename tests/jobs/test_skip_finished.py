@@ -71,3 +71,10 @@ def test_what_counts_as_the_same_config():
     with open_dict(other):
         other.logger.dir = "/w"
     assert job_fingerprint(other) != job_fingerprint(base)
+
+
+def test_a_job_name_leaves_out_what_does_not_make_another_job():
+    overrides = ["experiment=x", "task=sst2", "seed=1", "+callbacks.kill.step=3", "hydra.sweep.dir=/x", "rerun=true",
+                 "profile.pretrain_checkpoint.every_n_steps=3", "~profile.finetune_checkpoint", "logger.mode=online",
+                 "paths.cache=/c", "profile.finetune.lr=1e-3"]
+    assert run_name(overrides, "finetune") == "finetune:profile.finetune.lr=1e-3,seed=1,task=sst2"

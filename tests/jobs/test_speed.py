@@ -113,7 +113,7 @@ def job_cfg(profile: str = "tiny", **speed_overrides):
 def stub_data(monkeypatch, pairs, tokenizer):
     """speed_job's data hooks, fed with the fixture pairs; the tokenizer is slow, to be seen if timed."""
     slow = SlowTokenizer(tokenizer, delay=0.05)
-    monkeypatch.setattr(speed_job_module, "load_pairs", lambda cfg, split, n: pairs[: n or len(pairs)])
+    monkeypatch.setattr(speed_job_module, "load_pairs", lambda cfg, split, n, start=0: pairs[: n or len(pairs)])
     monkeypatch.setattr(speed_job_module, "load_tokenizer", lambda cfg: slow)
     return slow
 
@@ -385,3 +385,18 @@ def test_mode_accuracy_cost_restores_the_training_flag():
     model = TinyClassifier(tiny()).train()
     mode_accuracy_cost(model, toy_batches(32, seed=0), accuracy, ["fp32"])
     assert model.training
+
+
+def test_each_seed_times_its_own_pairs_wrapping_at_the_end_of_the_split(synthetic_world):
+    from omegaconf import open_dict
+
+    from bench.config.compose import compose_config
+
+    cfg = compose_config(["task=stsb"])
+    with open_dict(cfg):
+        cfg.data = synthetic_world
+    load = speed_job_module.load_pairs
+    whole = load(cfg, "validation", None)
+    assert load(cfg, "validation", 10) + load(cfg, "validation", 10, start=10) == whole[:20]  # seeds 0 and 1
+    assert load(cfg, "validation", 10, start=len(whole) - 5) == whole[-5:] + whole[:5]
+    assert load(cfg, "validation", None, start=7) == whole  # the whole split: no window

@@ -4,8 +4,8 @@ submitit's preemption signal (SIGUSR2) at step 2: it writes its checkpoint, subm
 it resumes in a new process; one job gets SIGTERM at step 3: it is recorded as interrupted with its
 checkpoint kept, and the sweep exits non-zero. The same sweep run again resumes that job under its
 W&B run id and skips the job that finished. Each run writes its own sweep dir (as Hydra's timestamped
-ones), and the report reads them all. (That a finished sweep runs no job and its report stays byte for
-byte is launcher-independent: tests/jobs/test_skip_finished.py, tests/results/test_report.py.)"""
+ones), and the report reads them all. (A finished job is skipped whatever the launcher,
+tests/jobs/test_skip_finished.py; a report rebuilt from the same runs is byte-identical, tests/results/test_report.py.)"""
 
 import os
 import subprocess
