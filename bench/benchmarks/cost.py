@@ -39,7 +39,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
 from bench.config.architecture import effective_encoder_config, teacher_config
-from bench.config.compose import compose_config
+from bench.config.compose import compose_config, sweep_params
 from bench.data import get_tokenizer
 from bench.io import CONF_DIR, REPO_ROOT
 from bench.jobs.finetune import finetune_hparams
@@ -96,9 +96,9 @@ class Job:
     parts: dict = field(default_factory=dict)
 
 
-def sweep_overrides(experiment: str, seeds: int | None, conf: Path = CONF_DIR) -> list[list[str]]:
-    """The sweep's jobs as override lists, in the basic sweeper's order (the last key varies fastest)."""
-    params = OmegaConf.load(conf / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
+def sweep_overrides(experiment: str, profile: str, seeds: int | None, conf: Path = CONF_DIR) -> list[list[str]]:
+    """The sweep's jobs at `profile` as override lists, in the basic sweeper's order (the last key varies fastest)."""
+    params = sweep_params(experiment, profile, conf)
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     axes = []
     for o in parsed:
@@ -147,7 +147,7 @@ def plan(experiment: str, profile: str, seeds: int | None, conf: Path = CONF_DIR
 
 def _plan(experiment: str, profile: str, seeds: int | None, conf: Path) -> list[Job]:
     jobs, composed = [], {}
-    for overrides in sweep_overrides(experiment, seeds, conf):
+    for overrides in sweep_overrides(experiment, profile, seeds, conf):
         row = tuple(o for o in overrides if not o.startswith("task="))
         if row not in composed:
             composed[row] = compose_config([f"experiment={experiment}", f"profile={profile}", *row])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -37,3 +38,12 @@ def plain(node) -> dict:
     if node is None:
         return {}
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
+def sweep_params(experiment: str, profile: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
+    """An experiment's `hydra.sweeper.params` as its sweep runs at `profile`, read from the files (no composition):
+    a value may name a profile setting (`task: ...,${profile.race_task}`), resolved as Hydra resolves it."""
+    params = OmegaConf.load(conf_dir / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
+    prof = OmegaConf.load(conf_dir / "profile" / f"{profile}.yaml").get("profile")
+    tree = OmegaConf.create({"profile": prof, "params": params})
+    return {str(k): str(v) for k, v in OmegaConf.to_container(tree.params, resolve=True).items()}

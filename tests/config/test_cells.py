@@ -12,7 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from bench.config.architecture import effective_encoder_config, student_mismatch
-from bench.config.compose import compose_config
+from bench.config.compose import compose_config, sweep_params
 from bench.io import CONF_DIR
 from bench.jobs.checks import check_job_config
 from lightning_modules.encoder import EncoderConfig
@@ -21,9 +21,9 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 PROFILES = sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 
 
-def cells(experiment: str) -> list[list[str]]:
-    """The sweep's cells as override lists (the first seed only: a seed changes no setting)."""
-    params = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
+def cells(experiment: str, profile: str) -> list[list[str]]:
+    """The sweep's cells at `profile` as override lists (the first seed only: a seed changes no setting)."""
+    params = sweep_params(experiment, profile)
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     axes = [[f"{o.get_key_element()}={v}" for v in (o.sweep_string_iterator() if o.is_sweep_override()
                                                      else [o.get_value_element_as_str()])] for o in parsed]
@@ -47,7 +47,7 @@ def with_task(cfg, task: str):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_cell_passes_the_checks(experiment, profile):
     rows: dict[tuple, list[str]] = {}  # the cell's other overrides -> its tasks
-    for cell in cells(experiment):
+    for cell in cells(experiment, profile):
         rows.setdefault(tuple(o for o in cell if not o.startswith("task=")), []).extend(
             o.split("=", 1)[1] for o in cell if o.startswith("task="))
     assert rows, f"{experiment}: no cells in hydra.sweeper.params"

@@ -23,7 +23,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 def first_cell(experiment: str) -> list[str]:
     """The overrides of the sweep's first cell: the first value of every swept key."""
     cfg = compose_config([f"experiment={experiment}"], return_hydra_config=True)
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=False) or {}
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) or {}  # ${profile.*} as Hydra reads it
     assert params, f"conf/experiment/{experiment}.yaml has no hydra.sweeper.params"
     return [f"{k}={str(v).split(',')[0].strip()}" for k, v in params.items()]
 

@@ -13,7 +13,7 @@ def write_finetune_run(root: Path, run_id: str, *, E=768, sharing="all", task="m
                        exit_code=0, status="finished", error=None, profile="tiny", t=0,
                        group="albert_sharing") -> None:
     """One albert_sharing-like fine-tuning run (config and summary as a job logs them) under `root/<run_id>`."""
-    keys = {"mnli": ["mnli/acc_m"], "sst2": ["sst2/acc"], "race": ["race/acc"],
+    keys = {"mnli": ["mnli/acc_m"], "sst2": ["sst2/acc"], "race": ["race/acc"], "race_middle": ["race_middle/acc"],
             "squad_v1": ["squad_v1/f1", "squad_v1/exact_match"], "squad_v2": ["squad_v2/f1", "squad_v2/exact"]}[task]
     summary = {"params/total": 480_000 if E == 768 else 410_000, "profile": profile, "git_commit": "abc1234",
                "status": status, **dict(zip(keys, values or [50.0] * len(keys)))}
@@ -36,9 +36,10 @@ def write_sharing_runs(root: Path) -> Path:
     write_finetune_run(root, "s0", task="sst2", values=[80.0], t=10)
     write_finetune_run(root, "s1", task="sst2", seed=1, values=[99.0], exit_code=1, status="failed",
                        error="RuntimeError: boom", t=11)
-    # RACE: a failed run, then a finished rerun of the same seed: no flag, but the failure is listed
-    write_finetune_run(root, "r0", task="race", values=[10.0], status="failed", error="ValueError: caught", t=12)
-    write_finetune_run(root, "r1", task="race", values=[40.0], t=13)
+    # RACE (at tiny the RACE-M-like task: profile.race_task, the spec's `profiles`): a failed run, then a finished
+    # rerun of the same seed: no flag, but the failure is listed
+    write_finetune_run(root, "r0", task="race_middle", values=[10.0], status="failed", error="ValueError: caught", t=12)
+    write_finetune_run(root, "r1", task="race_middle", values=[40.0], t=13)
     # SQuAD v1.1 F1/EM
     write_finetune_run(root, "q0", task="squad_v1", values=[45.25, 38.0], t=14)
     # shared-attention: SST-2 killed (no exit record), MNLI diverged

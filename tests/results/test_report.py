@@ -263,3 +263,21 @@ def test_interrupted_run_is_listed_never_averaged(runs, tmp_path):
     assert "Runs: 11 (6 finished, 2 failed, 1 interrupted, 1 crashed, 1 diverged)" in notes
     assert "(run i0) [E=768, sharing=shared-FFN]: interrupted: interrupted by SIGTERM: resumable" in notes
     assert next(r for r in table.rows if r[1] == "shared-FFN")[table.header.index("MNLI")] == "interrupted"
+
+
+def test_a_column_reads_another_task_at_a_profile_that_says_so(tmp_path):
+    """albert_sharing's RACE column: `race` runs at the paper profile, `race_middle` runs at tiny (its `profiles:`),
+    each blind to the other's runs."""
+    for profile, (task, other) in {"paper": ("race", "race_middle"), "tiny": ("race_middle", "race")}.items():
+        root = tmp_path / profile
+        _run(root, "a", task=task, values=[41.0], profile=profile)
+        _run(root, "b", task=other, values=[99.0], profile=profile, t=1)
+        rows = _table(_report(root, tmp_path / f"out-{profile}", f"profile={profile}"))[1]
+        assert rows[("768", "all-shared")]["RACE"] == "41.0 (n=1)", profile
+
+
+def test_a_profile_change_of_a_column_is_checked(tmp_path):
+    (tmp_path / "t.yaml").write_text("title: t\nruns: {group: t}\nrows: [{key: seed, label: seed}]\n"
+                    "columns:\n  - {name: R, task: race, metrics: [race/acc], profiles: {tiny: {lr: 1}}}\n")
+    with pytest.raises(SpecError, match=r"column 'R': profiles.tiny must set some of \['metrics', 'task'\]"):
+        load_spec("t", tmp_path)

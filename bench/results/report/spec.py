@@ -18,7 +18,8 @@ SPEC_KEYS = {"title", "source", "description", "paper", "paper_note", "runs", "r
              "paper_info", "columns", "caption", "figure", "example", "claims"}
 FIGURE_KEYS = {"x", "y", "series", "logx"}
 COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "ratio_of", "to_row", "task", "job_type", "where", "combine",
-               "digits", "paper", "paper_unit", "note", "better"}
+               "digits", "paper", "paper_unit", "note", "better", "profiles"}
+PROFILE_COLUMN_KEYS = {"task", "metrics"}  # what `profiles: {<profile>: {...}}` may replace in a column
 # claims: `kind` -> the keys it needs beyond text/kind/column (claims.py evaluates them)
 CLAIM_KINDS = {"better": ("row", "than"), "not_worse": ("row", "than"), "order": ("rows",),
                "ratio_at_least": ("row", "than", "ratio"), "ratio_at_most": ("row", "than", "ratio")}
@@ -180,6 +181,12 @@ def _check_column(col: dict, i: int, earlier: set[str], where: str) -> None:
     col["where"] = dict(col.get("where") or {})
     if col.get("task"):
         col["where"]["task.name"] = col["task"]
+    for profile, change in (col.get("profiles") or {}).items():
+        if not isinstance(change, dict) or not change or set(change) - PROFILE_COLUMN_KEYS:
+            raise SpecError(f"{where}: column {col['name']!r}: profiles.{profile} must set some of "
+                            f"{sorted(PROFILE_COLUMN_KEYS)}, got {change!r}")
+        if "metrics" in change and col["kind"] != "metrics":
+            raise SpecError(f"{where}: column {col['name']!r}: profiles.{profile}.metrics needs a metrics column")
     col["better"] = col.get("better", "higher")
     if col["better"] not in ("higher", "lower", "none"):
         raise SpecError(f"{where}: column {col['name']!r}: better must be higher, lower or none")
@@ -233,3 +240,21 @@ def _conf_glue_task_metrics() -> tuple[tuple[str, tuple[str, ...]], ...]:
     from bench.data.specs import task_names
 
     return tuple(glue_task_metrics(task_names()).items())
+
+
+def at_profile(spec: dict, profile: str | None) -> dict:
+    """The spec as it reads runs of `profile`: each column's `profiles.<profile>` replaces its task and metrics
+    (e.g. the tiny profile's RACE column reads RACE-M-like runs, `race_middle/acc`)."""
+    changes = {col["name"]: (col.get("profiles") or {}).get(profile) for col in spec["columns"]}
+    if not any(changes.values()):
+        return spec
+    columns = []
+    for col in spec["columns"]:
+        change = changes[col["name"]]
+        if change:
+            col = {**col, "where": dict(col["where"]), **change}
+            col["metrics"] = as_list(col["metrics"])
+            if col.get("task"):
+                col["where"]["task.name"] = col["task"]
+        columns.append(col)
+    return {**spec, "columns": columns}

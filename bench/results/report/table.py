@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.results.report.cells import Cell, as_number, as_text, fmt, is_missing, mean_cell, metric_cell, seed_of
 from bench.results.report.claims import Verdict, judge_all, noise_marks, orderings
-from bench.results.report.spec import as_list, label_tuple, load_paper
+from bench.results.report.spec import as_list, at_profile, label_tuple, load_paper
 
 # every state but finished, in the order counts are printed; `interrupted`: stopped by a signal, resumable
 NOT_FINISHED = ("failed", "interrupted", "crashed", "diverged", "corrupt", "running")
@@ -139,6 +139,7 @@ def build_table(spec: dict, runs: pd.DataFrame, profile: str | None = None) -> T
     mine, other, profile = _one_profile(mine, profile)
     if mine.empty:
         return None
+    spec = at_profile(spec, profile)
     paper = load_paper(spec)
     labels = [r["label"] for r in spec["rows"]]
     info = as_list(spec.get("paper_info"))
