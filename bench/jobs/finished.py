@@ -5,7 +5,8 @@ same job with the same fingerprint on the same data is skipped (`rerun=true` for
 The fingerprint is the sha256 of the job's resolved config without what does not change its
 result: where things are written (`paths`, `logger`, `hydra`, `job_dir`, `data.cache_dir`),
 observers (`callbacks`), how often a resume checkpoint is written (`profile.*_checkpoint`),
-`data.checkpoint` (a repeat of `model.init`) and `rerun` itself (NOT_IN_FINGERPRINT). The data is compared by content (`tracking.data_identity`: the sha256 of the
+`data.checkpoint` (a repeat of `model.init`), `profile.race_task`, the timing settings of any job but
+a timing job, and `rerun` itself (NOT_IN_FINGERPRINT). The data is compared by content (`tracking.data_identity`: the sha256 of the
 tokenizer.json and of the data files), so a rebuilt world or tokenizer with other bytes runs the
 job again. The code version is not in it: a commit that changes results needs `rerun=true` (the
 summary records `git_commit`, so the report can tell).
@@ -27,9 +28,11 @@ FINISHED_FILE = "finished.json"
 # and W&B run. Neither a job's fingerprint nor its name (tracking.run_name, hence its job dir) holds them.
 NOT_A_JOB_SETTING = ("paths", "logger", "hydra", "callbacks", "rerun", "profile.finetune_checkpoint",
                      "profile.pretrain_checkpoint")
-# The fingerprint also drops values derived from others: the job dir, the cache dir, and data.checkpoint,
-# which repeats model.init (the checkpoint that brings its tokenizer, fingerprinted there).
-NOT_IN_FINGERPRINT = (*NOT_A_JOB_SETTING, "job_dir", "data.cache_dir", "data.checkpoint")
+# The fingerprint also drops values derived from others: the job dir, the cache dir, data.checkpoint
+# (a repeat of model.init, the checkpoint that brings its tokenizer, fingerprinted there) and
+# profile.race_task (which task a sweep runs; the task itself is fingerprinted); and, but for a timing
+# job, the timing settings (`speed`), so that a change to them does not run every finished job again.
+NOT_IN_FINGERPRINT = (*NOT_A_JOB_SETTING, "job_dir", "data.cache_dir", "data.checkpoint", "profile.race_task")
 # Overrides left out of a job's name (tracking.run_name): its experiment (the W&B group) and those settings.
 NOT_IN_NAME = ("experiment", *NOT_A_JOB_SETTING)
 
@@ -47,7 +50,7 @@ def is_about(override: str, keys: tuple[str, ...]) -> bool:
 
 def job_fingerprint(cfg: DictConfig) -> str:
     plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    for dotted in NOT_IN_FINGERPRINT:
+    for dotted in NOT_IN_FINGERPRINT + (() if plain.get("job_type") == "speed" else ("speed",)):
         *parents, key = dotted.split(".")
         node = plain
         for parent in parents:

@@ -60,7 +60,8 @@ def test_a_job_whose_config_or_data_changed_runs_again(changed, tmp_path, cache,
 def test_what_counts_as_the_same_config():
     base = compose_config(OVERRIDES)
     same = compose_config([*OVERRIDES, "paths.cache=/elsewhere", "logger.tags=[x]", "rerun=true",
-                           "profile.finetune_checkpoint.every_n_steps=7", "+callbacks.kill._target_=a.B"])
+                           "profile.finetune_checkpoint.every_n_steps=7", "+callbacks.kill._target_=a.B",
+                           "speed.max_examples=7", "profile.race_task=race"])  # timing / sweep-only settings
     with open_dict(same):
         same.job_dir = "/some/job/dir"
     for cfg in (base, same):
@@ -71,6 +72,11 @@ def test_what_counts_as_the_same_config():
     with open_dict(other):
         other.logger.dir = "/w"
     assert job_fingerprint(other) != job_fingerprint(base)
+    timing = [compose_config(["profile=smoke", "job_type=speed", *extra]) for extra in ([], ["speed.max_examples=7"])]
+    for cfg in timing:
+        with open_dict(cfg):
+            cfg.logger.dir = "/w"
+    assert job_fingerprint(timing[0]) != job_fingerprint(timing[1])  # a timing job's own settings count
 
 
 def test_a_job_name_leaves_out_what_does_not_make_another_job():
