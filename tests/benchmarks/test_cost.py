@@ -1,6 +1,7 @@
 """bench.benchmarks.cost: the sweep's jobs in launch order, and the schedule with the store's lock."""
 
-from bench.benchmarks.cost import Job, Pretraining, busy_seconds, plan, schedule, walls_of
+from bench.benchmarks.cost import Job, Pretraining, plan, schedule
+from bench.benchmarks.tables_runs import busy_seconds, walls_of
 from lightning_modules.encoder import EncoderConfig
 
 ARCH = EncoderConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
@@ -62,7 +63,7 @@ def test_walls_of_read_runs_frames_group_by_experiment():
 
 
 def test_a_job_resumed_in_a_later_sitting_counts_both_attempts(tmp_path):
-    from bench.benchmarks.cost import measured_walls
+    from bench.benchmarks.tables_runs import measured_walls
     from tests.support.wandb_writer import write_run_file
 
     t0 = 1.8e9

@@ -38,7 +38,7 @@ def test_every_experiment_has_a_report_spec():
 def test_experiment_composes_with_every_sweep_value(experiment):
     cfg = compose_config([f"experiment={experiment}"], return_hydra_config=True)
     assert cfg.experiment == experiment
-    for key, values in OmegaConf.to_container(cfg.hydra.sweeper.params).items():
+    for key, values in OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True).items():  # ${profile.*} resolved
         for value in str(values).split(","):
             c = compose_config([f"experiment={experiment}", f"{key}={value.strip()}"])
             assert c.experiment == experiment
