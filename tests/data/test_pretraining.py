@@ -317,15 +317,6 @@ def _learnable_documents(n_docs=60, seed=0, vocab=64):
     return docs
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train several times faster on one thread when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class _Record(Callback):
     def __init__(self, *keys):
         self.keys, self.history = keys, {k: [] for k in keys}
@@ -350,7 +341,7 @@ def _tiny_model(vocab=FIRST_ID + 64):
 
 
 @pytest.mark.parametrize("recipe", ["roberta", "bert"])
-def test_tiny_pretraining_lowers_the_mlm_loss(recipe, tmp_path, one_thread):
+def test_tiny_pretraining_lowers_the_mlm_loss(recipe, tmp_path, one_torch_thread):
     torch.manual_seed(0)
     obj = ObjectiveConfig.from_cfg(OmegaConf.load(CONF_DIR / "objective" / f"{recipe}.yaml"), "tiny")
     obj.max_steps, obj.max_seq_length, obj.batch_size, obj.lr, obj.dupe_factor = 120, 48, 16, 1e-2, 2
@@ -396,7 +387,7 @@ def test_tiny_pretraining_lowers_the_mlm_loss(recipe, tmp_path, one_thread):
     assert (module.sentence_head is not None) == (recipe == "bert")
 
 
-def test_validation_logs_held_out_perplexity(tmp_path, one_thread):
+def test_validation_logs_held_out_perplexity(tmp_path, one_torch_thread):
     obj = ObjectiveConfig(name="t", masking="static", max_steps=2, batch_size=8, max_seq_length=48)
     model_cfg = _tiny_model()
     ds = build_pretraining_dataset(

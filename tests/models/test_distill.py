@@ -30,14 +30,6 @@ SPECIAL = SpecialIds(pad=0, unk=1, cls=2, sep=3, mask=4)
 V = 80
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _teacher_cfg(layers=4):
     return EncoderConfig(
         vocab_size=V,
@@ -167,7 +159,7 @@ def _pretrained_teacher(cfg, loader, steps=150):
     return teacher.state_dict(), float(teacher.compute_losses(batches[0])["mlm_loss"])
 
 
-def test_three_loss_terms_decrease(tmp_path, one_thread):
+def test_three_loss_terms_decrease(tmp_path, one_torch_thread):
     t_cfg = _teacher_cfg(layers=4)
     # fixed masks (static) so that the three terms are measured on the same inputs as they fall
     ds = build_pretraining_dataset(
