@@ -203,12 +203,15 @@ class JobLine:
 
     def _progress(self) -> str:
         started, total = float(self.sweep["started"]), self.sweep.get("total")
-        done = sum(count_jobs(self.out_dir.parent, started).values())
+        counts = count_jobs(self.out_dir.parent, started)
+        done = sum(counts.values())
         if total is None:
             return f"; {done} done"
-        if done >= total:
+        # A resumed sweep skips its finished jobs in no time: the pace is that of the jobs that ran.
+        ran = done - counts.get("skipped", 0)
+        if done >= total or ran == 0:
             return f"; sweep {done}/{total} done"
-        eta = (time.time() - started) / max(done, 1) * (total - done)
+        eta = (time.time() - started) / ran * (total - done)
         return f"; sweep {done}/{total} done, ETA {format_seconds(eta)}"
 
 

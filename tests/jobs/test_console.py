@@ -49,6 +49,22 @@ def test_job_lines_count_the_sweep_and_give_an_eta(tmp_path, caplog):
     assert json.loads((tmp_path / "1" / JOB_FILE).read_text())["outcome"] == "failed"
 
 
+def test_the_eta_of_a_resumed_sweep_counts_only_the_jobs_that_ran(tmp_path, caplog):
+    sweep = {"total": 10, "started": time.time() - 60}
+    lines = [JobLine(f"seed={n}", n, sweep, tmp_path / str(n)) for n in range(10)]
+    for line in lines[:5]:
+        line.out_dir.mkdir()
+    with caplog.at_level(logging.INFO, logger="bench.jobs.console"):
+        for line in lines[:4]:
+            line.start()
+            line.end("skipped", "skipped, finished before")
+        lines[4].start()
+        lines[4].end("finished", "sst2/acc 51.5")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[1].endswith("sweep 1/10 done")  # nothing ran yet: no pace to go by
+    assert messages[-1].endswith("sweep 5/10 done, ETA 5 min")  # 60 s for the one job that ran, 5 to go
+
+
 def test_result_text_names_the_headline_or_the_state():
     cfg = compose_config(["task=mnli"])
     assert result_text(cfg, {"status": "finished", "mnli/acc_m": 51.4567, "mnli/acc_mm": 50.0}) == "mnli/acc_m 51.5"
