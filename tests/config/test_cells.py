@@ -15,6 +15,7 @@ from bench.config.architecture import effective_encoder_config, student_mismatch
 from bench.config.compose import compose_config, sweep_params
 from bench.io import CONF_DIR
 from bench.jobs.checks import check_job_config
+from bench.results.report.spec import at_profile, load_spec, table_names
 from lightning_modules.encoder import EncoderConfig
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -90,3 +91,16 @@ def test_a_student_that_is_not_its_teacher_at_half_depth_is_named():
     half = EncoderConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_layers=1, num_heads=2,
                          intermediate_size=16, type_vocab_size=0, pooler=False)
     assert student_mismatch(half, teacher) is None
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e in table_names()
+                                        and "finetune" in load_spec(e)["runs"].get("job_type", [])])
+def test_every_swept_task_is_a_column_of_the_report(experiment, profile):
+    # a task the sweep runs but no column reads is time spent for nothing; a column no job feeds is a gap
+    swept = {o.split("=", 1)[1] for cell in cells(experiment, profile) for o in cell if o.startswith("task=")}
+    if not swept:
+        swept = {compose_config([f"experiment={experiment}", f"profile={profile}"]).task.name}
+    spec = at_profile(load_spec(experiment), profile)
+    read = {col["task"] for col in spec["columns"] if col.get("task")}
+    assert swept == read, f"experiment={experiment} profile={profile}: sweeps {sorted(swept)}, report reads {sorted(read)}"
