@@ -75,7 +75,7 @@ def test_publish_false_and_logger_settings(runs, tmp_path, monkeypatch):
                  f"wandb_dir={tmp_path / 'wb'}"]) == 0
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "wb").exists()
     opts = parse_args(["experiment=x", "out=a/reports", "logger.project=p"])
-    assert opts["publish"] is True and opts["wandb_dir"] == str(Path("a/outputs/report"))
+    assert opts["publish"] is None and opts["wandb_dir"]  # None: publish what W&B runs were read (main) == str(Path("a/outputs/report"))
     assert opts["logger"] == ["logger.project=p"]
     with pytest.raises(SystemExit, match="publish='maybe'"):
         parse_args(["experiment=x", "publish=maybe"])

@@ -7,6 +7,10 @@ Each written table is then published as its own W&B run (publish.py; `publish=fa
 `wandb_dir=` (default `<out>/../outputs/report`: `outputs/report` beside `reports/`), with the jobs'
 logger settings and any `logger.<key>=<value>` overrides (`logger.mode=online`).
 
+With no `runs=` and neither `multirun/` nor `outputs/` here (a fresh clone), it reads the committed run data
+in `<out>/runs`, and then publishes nothing unless `publish=true` is given: those tables were published when
+their runs were made. `bench-report experiment=all` on a fresh clone thus rebuilds every committed table.
+
 `export=<dir>` also writes each table's runs as `<dir>/<group>.runs.jsonl` (bench/results/export.py), the
 committed run data that `runs=<dir>` reads back. A table is never replaced by a thinner one: where
 `<dir>` already holds runs of the table with more seeds or more finished runs than the new ones, the
@@ -62,7 +66,7 @@ def write_index(out: Path) -> Path:
 def parse_args(argv: Sequence[str]) -> dict:
     """`key=value` arguments (Hydra-style) and the word `all`; unknown keys are errors."""
     opts: dict = {"experiment": None, "runs": None, "out": os.environ.get("BENCH_REPORTS_DIR", "reports"),
-                  "online": None, "profile": None, "publish": "true", "wandb_dir": None, "logger": [],
+                  "online": None, "profile": None, "publish": None, "wandb_dir": None, "logger": [],
                   "export": None, "replace": "false"}
     for arg in argv:
         if arg in ("all", "--all"):
@@ -79,6 +83,8 @@ def parse_args(argv: Sequence[str]) -> dict:
                              f"logger.<key>=<value>")
         opts[key] = value
     for key in ("publish", "replace"):
+        if key == "publish" and opts[key] is None:
+            continue  # decided by what is read (main)
         if opts[key].lower() not in TRUE + FALSE:
             raise SystemExit(f"bench-report: {key}={opts[key]!r}: use {key}=true or {key}=false")
         opts[key] = opts[key].lower() in TRUE
@@ -98,14 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench-report: {e}", file=sys.stderr)
         return 1
     roots = [r for r in (opts["runs"] or "").split(",") if r]
-    if not roots:
+    if not roots and not opts["online"]:
         roots = [r for r in DEFAULT_RUNS if Path(r).exists()]
-        if not roots and not opts["online"]:
-            print(f"bench-report: no runs: none of {', '.join(DEFAULT_RUNS)} exists here; pass runs=<dir> or "
-                  "online=<entity/project>. Existing reports are left as they are.", file=sys.stderr)
+        committed = Path(opts["out"]) / "runs"
+        if not roots and committed.is_dir():
+            roots = [str(committed)]
+            print(f"reading the committed run data in {committed} (no {' or '.join(DEFAULT_RUNS)} here)")
+        if not roots:
+            print(f"bench-report: no runs: none of {', '.join(DEFAULT_RUNS)}, {committed} exists here; pass "
+                  "runs=<dir> or online=<entity/project>. Existing reports are left as they are.", file=sys.stderr)
             return 1
     groups = sorted({s["runs"]["group"] for s in specs})
     exports, roots = split_roots(roots)
+    if opts["publish"] is None:  # W&B runs read: publish their tables; committed run data alone: already published
+        opts["publish"] = bool(roots or opts["online"])
     try:
         runs = read_runs(roots or None, online_path=opts["online"], filters={"group": groups}, errors="mark")
         if exports:
