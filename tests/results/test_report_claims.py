@@ -108,8 +108,21 @@ def test_row_order_against_the_paper(tmp_path):
     none, ffn, att = ("768", "none"), ("768", "ffn"), ("768", "attention")
     table.spec["columns"][1]["paper"] = ["x"]
     table.paper_values = {none: {"MNLI": 3.0}, ffn: {"MNLI": 1.0}, att: {"MNLI": 2.0}}
-    # measured 81, 61, 81 (a tie) against published 3, 1, 2: tau-b = 2 / sqrt(3 * 2)
-    assert table_orderings(table) == ["MNLI: Kendall's τ = +0.82 over 3 rows"]
+    # measured 81, 61, 81 (a tie) against published 3, 1, 2: tau-b = 2 / sqrt(3 * 2); none and attention are
+    # within noise, the two pairs with ffn outside it, in the paper's order
+    assert table_orderings(table) == ["MNLI: Kendall's τ = +0.82 over 3 rows (3 pairs the paper orders: 2 as the "
+                                      "paper and 0 against it outside the noise, 1 within it): the pairs outside "
+                                      "the noise agree with the paper"]
+    table.paper_values = {none: {"MNLI": 3.0}, ffn: {"MNLI": 4.0}, att: {"MNLI": 2.0}}
+    assert table_orderings(table)[0].endswith("0 as the paper and 2 against it outside the noise, 1 within it): "
+                                              "the pairs outside the noise disagree with the paper")
+    table.paper_values = {none: {"MNLI": 1.0}, ffn: {"MNLI": 2.0}, att: {"MNLI": 3.0}, ("128", "none"): {"MNLI": 0.0}}
+    assert table_orderings(table)[0].endswith("(6 pairs the paper orders: 1 as the paper and 1 against it outside the "
+                                              "noise, 1 within it, 3 with a row of fewer than two seeds): mixed")
+    table.paper_values = {none: {"MNLI": 1.0}, att: {"MNLI": 2.0}, ("128", "none"): {"MNLI": 2.0}}
+    assert table_orderings(table)[0].endswith("(2 pairs the paper orders: 0 as the paper and 0 against it outside "
+                                              "the noise, 1 within it, 1 with a row of fewer than two seeds): within "
+                                              "noise, not resolved")  # the paper's tie is no pair
     table.paper_values = {none: {"MNLI": 3.0}, ffn: {"MNLI": 1.0}}
     assert table_orderings(table)[0].endswith("(95% CI +17.73 to +22.27): agrees with the paper")
     table.paper_values = {none: {"MNLI": 1.0}, ffn: {"MNLI": 3.0}}
@@ -196,7 +209,7 @@ def test_index_lists_every_claim_with_its_verdict(tmp_path):
                 assert line.startswith(f"| {name} |") and line.endswith("| no verdict yet | no report yet |")
 
 
-def test_mean_of_cell_gets_an_interval_only_over_common_seeds():
+def test_mean_of_cell_gets_its_interval_over_the_seeds_common_to_its_inputs():
     from bench.results.report.cells import Cell, mean_cell, seed_cell
 
     a = seed_cell([70.0], {"0": 60.0, "1": 80.0}, 1)
@@ -204,7 +217,11 @@ def test_mean_of_cell_gets_an_interval_only_over_common_seeds():
     col = {"name": "Avg", "mean_of": ["A", "B"], "digits": 1}
     avg = mean_cell({"A": a, "B": b}, col)  # per seed: (60+40)/2 = 50, (80+60)/2 = 70
     assert avg.samples == {"0": 50.0, "1": 70.0} and avg.text == "60.0 ± 127.1 (n=2)"
-    other = seed_cell([50.0], {"0": 40.0, "2": 60.0}, 1)
-    avg = mean_cell({"A": a, "B": other}, col)  # different seeds: the mean of the means, no interval
+    three = seed_cell([70.0], {"0": 60.0, "1": 80.0, "2": 70.0}, 1)
+    lost = seed_cell([50.0], {"0": 40.0, "1": 60.0}, 1)  # seed 2's job failed
+    avg = mean_cell({"A": three, "B": lost}, col)  # seeds 0 and 1 only, flagged
+    assert avg.samples == {"0": 50.0, "1": 70.0} and avg.text == "60.0 ± 127.1 (n=2)*" and avg.flagged
+    other = seed_cell([50.0], {"2": 40.0, "3": 60.0}, 1)
+    avg = mean_cell({"A": a, "B": other}, col)  # no common seed: the mean of the means, no interval
     assert avg.text == "60.0" and avg.samples is None
     assert mean_cell({"A": a, "B": Cell("missing")}, col).text == "n/a"

@@ -83,8 +83,8 @@ def _compare(table: Table, claim: dict, col: dict, a: tuple, b: tuple) -> tuple[
         ok = margin_left > 0 or (margin_left == 0 and kind not in ("better", "order"))
         return (REPRODUCED if ok else CONTRADICTED), f"{what}, {claimed} (exact counts){paper}"
     sa, sb = table.samples.get(a, {}).get(name) or {}, table.samples.get(b, {}).get(name) or {}
-    if not sa or not sb:  # a mean_of cell over columns run on different seeds has no per-seed value
-        return "", f"{what}, {claimed}: no per-seed values to test (its columns have different seeds){paper}"
+    if not sa or not sb:  # a mean_of cell whose columns have no seed in common has no per-seed value
+        return "", f"{what}, {claimed}: no per-seed values to test (its columns have no seed in common){paper}"
     if len(sa) < 2 or len(sb) < 2:
         return "", f"{what}, {claimed}: too few seeds to test (n={len(sa)}/{len(sb)}){paper}"
     c = diff_interval(list(sa.values()), list(sb.values()), c_ratio)
@@ -163,24 +163,61 @@ def orderings(table: Table) -> list[str]:
         rows = [lab for lab in table.values if table.values[lab].get(name) is not None
                 and table.paper_values.get(lab, {}).get(name) is not None]
         if len(rows) >= 3:
-            tau = kendall_tau([table.values[r][name] for r in rows], [table.paper_values[r][name] for r in rows])
-            out.append(f"{name}: Kendall's τ = {'n/a (a side is constant)' if tau is None else _fmt(tau, 2)} "
-                       f"over {len(rows)} rows")
+            out.append(f"{name}: " + _many_rows(table, name, rows))
         elif len(rows) == 2:
             out.append(f"{name}: " + _two_rows(table, name, *rows))
     return out
+
+
+def _pair(table: Table, name: str, a: tuple, b: tuple):
+    """(same sign as the paper?, the Welch test of a − b, or None when a row has fewer than two seeds)."""
+    paper = table.paper_values[a][name] - table.paper_values[b][name]
+    measured = table.values[a][name] - table.values[b][name]
+    same = (paper > 0) == (measured > 0) and paper != 0 and measured != 0
+    sa, sb = table.samples.get(a, {}).get(name) or {}, table.samples.get(b, {}).get(name) or {}
+    return same, (welch(list(sa.values()), list(sb.values())) if len(sa) >= 2 and len(sb) >= 2 else None)
 
 
 def _two_rows(table: Table, name: str, a: tuple, b: tuple) -> str:
     paper = table.paper_values[a][name] - table.paper_values[b][name]
     measured = table.values[a][name] - table.values[b][name]
     head = f"{_name(a)} − {_name(b)}: paper {_fmt(paper, 1)}, measured {_fmt(measured, 2)}"
-    same = (paper > 0) == (measured > 0) and paper != 0 and measured != 0
-    sa, sb = table.samples.get(a, {}).get(name) or {}, table.samples.get(b, {}).get(name) or {}
-    if len(sa) < 2 or len(sb) < 2:
+    same, c = _pair(table, name, a, b)
+    if c is None:
+        sa, sb = table.samples.get(a, {}).get(name) or {}, table.samples.get(b, {}).get(name) or {}
         return f"{head}: {'same' if same else 'opposite'} sign, noise not resolved (n={len(sa)}/{len(sb)})"
-    c = welch(list(sa.values()), list(sb.values()))
     ci = f"95% CI {_fmt(c.low, 2)} to {_fmt(c.high, 2)}"
     if not c.significant:
         return f"{head} ({ci}): within noise, not resolved"
     return f"{head} ({ci}): {'agrees' if same else 'disagrees'} with the paper"
+
+
+def _many_rows(table: Table, name: str, rows: list[tuple]) -> str:
+    """Kendall's tau-b of the means, then each pair of rows the paper orders, tested as two rows are (Welch 95%,
+    uncorrected): a verdict from the pairs outside the noise only, so seed noise cannot make an order."""
+    tau = kendall_tau([table.values[r][name] for r in rows], [table.paper_values[r][name] for r in rows])
+    head = f"Kendall's τ = {'n/a (a side is constant)' if tau is None else _fmt(tau, 2)} over {len(rows)} rows"
+    agree = against = noise = unresolved = 0
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            if table.paper_values[a][name] == table.paper_values[b][name]:
+                continue  # the paper does not order them
+            same, c = _pair(table, name, a, b)
+            if c is None:
+                unresolved += 1
+            elif not c.significant:
+                noise += 1
+            elif same:
+                agree += 1
+            else:
+                against += 1
+    pairs = agree + against + noise + unresolved
+    counts = f"{pairs} pairs the paper orders: {agree} as the paper and {against} against it outside the noise, " \
+             f"{noise} within it" + (f", {unresolved} with a row of fewer than two seeds" if unresolved else "")
+    if agree and against:
+        verdict = "mixed"
+    elif agree or against:
+        verdict = f"the pairs outside the noise {'agree' if agree else 'disagree'} with the paper"
+    else:
+        verdict = "within noise, not resolved"
+    return f"{head} ({counts}): {verdict}"

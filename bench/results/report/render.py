@@ -28,7 +28,11 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
         f"Measured at the **{table.profile or 'unknown'}** profile beside the published numbers"
         + (f" of {spec['source']}." if spec.get("source") else "."),
     ]
-    if tiny:
+    if tiny and _timing(spec):
+        caption.append("The tiny profile times the full-size models (random weights) on this machine's CPU, on "
+                       "fewer pairs than the paper: seconds are not comparable with the paper's, only the ratio "
+                       "between rows is.")
+    elif tiny:
         caption.append("The tiny profile trains small models on synthetic data on CPU: absolute values are not "
                        "comparable with the paper's, only the comparison between rows is.")
     if spec.get("caption"):
@@ -67,6 +71,11 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
 
 
 CLAIMS_HEAD = "**Claims of the paper**"
+def _timing(spec: dict) -> bool:
+    """A table of timing jobs only: at tiny it times full-size models, it trains nothing."""
+    return set(spec["runs"].get("job_type", [])) == {"speed"}
+
+
 _VERDICT = re.compile(r"^- \*\*(reproduced|contradicted|not resolved at [^*]+)\*\*: (.+?) — (.*)$")
 
 
@@ -75,8 +84,10 @@ def _verdict_lines(table: Table) -> list[str]:
     out = []
     if table.verdicts:
         out += [f"{CLAIMS_HEAD}, checked on these runs ({table.profile or 'unknown'} profile: "
-                + ("tiny models trained on synthetic data, so a verdict says whether the rows here behave as the "
-                   "claim says, not whether the paper is right" if table.profile == "tiny" else
+                + (("full-size models with random weights timed on this CPU" if _timing(table.spec) else
+                    "tiny models trained on synthetic data")
+                   + ", so a verdict says whether the rows here behave as the claim says, not whether the paper is "
+                   "right" if table.profile == "tiny" else
                    "a verdict says whether these runs behave as the claim says")
                 + "; tests: Welch 95% intervals between rows, see conf/report/README.md):", ""]
         out += [f"- **{v.verdict}**: {v.text} — {v.evidence}" for v in table.verdicts]
@@ -136,8 +147,10 @@ def render_index(out: Path) -> str:
             verdicts.append(md_row([f"[{name}]({name}.md)" if md.exists() else name, text, verdict, evidence]))
     lines += ["", "## Verdicts", "",
               "Every claim of every table (`claims:` in `conf/report/<table>.yaml`), as its report judged it on its "
-              "runs: `reproduced`, `contradicted`, or `not resolved at <profile>` (intervals overlap, too few seeds "
-              "or cells missing). At the tiny profile the models are tiny and the data synthetic: a verdict says "
-              "whether the rows behave as the paper's claim says, not whether the paper is right.", "",
+              "runs: `reproduced`, `contradicted`, or `not resolved at <profile>` (the 95% Welch interval of the "
+              "difference does not settle it, too few seeds, or cells missing: the evidence says which). At the tiny "
+              "profile the models are tiny and the data synthetic (the timing table: full-size models with random "
+              "weights): a verdict says whether the rows behave as the paper's claim says, not whether the paper "
+              "is right.", "",
               "| table | claim | verdict | evidence |", "| --- | --- | --- | --- |", *verdicts]
     return "\n".join(lines) + "\n"
