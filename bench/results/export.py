@@ -3,9 +3,10 @@
 `bench-report ... export=<dir>` writes `<dir>/<group>.runs.jsonl` beside the reports: one record per run of
 the table (every state, so a report regenerated from it counts the same runs), the frame's columns with
 their values (`config.*`, `summary.*`, state, ids, start time) minus what only locates files on one machine
-(absolute paths: run dirs, caches, prediction dirs). A few KB per run, so a 3-seed `make tables` commits a
-few MB instead of the run files' hundreds. `runs=<dir>` reads such files like run folders, so
-`bench-report experiment=all runs=reports/runs` on a fresh clone rebuilds every committed table without a job.
+(absolute paths: run dirs, caches, prediction dirs). About 10 KB per run (the whole
+config), so a 3-seed `make tables` commits about 7 MB instead of the run files' hundreds. `runs=<dir>` reads such
+files like run folders, and `bench-report` with no run folders reads `<out>/runs`, so `bench-report experiment=all`
+on a fresh clone rebuilds every committed table without a job.
 """
 
 from __future__ import annotations

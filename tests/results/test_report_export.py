@@ -67,6 +67,31 @@ def test_every_committed_table_has_its_run_data():
     assert not missing, f"committed reports without their runs in {RUNS}: {missing}"
 
 
+@pytest.mark.parametrize("name", committed_tables())
+def test_a_committed_table_shows_every_seed_of_its_sweep_its_claims_and_its_figure(name):
+    """What the tables issue asks of each committed report: the seeds its experiment sweeps at the report's
+    profile (at least 3; distilbert_glue 5), one verdict line per claim of its spec, and its figure."""
+    from bench.config.compose import sweep_params
+    from bench.results.report import read_verdicts
+
+    spec = load_spec(name)
+    runs = read_exports([RUNS / f"{spec['runs']['group']}{SUFFIX}"])
+    assert runs["config.profile.name"].nunique() == 1, f"{name}: runs of several profiles"
+    profile = runs["config.profile.name"].iloc[0]
+    swept = sweep_params(name, profile).get("seed", "0").split(",")
+    seeds = sorted(runs.loc[runs["state"] == "finished", "config.seed"].astype(int).astype(str).unique(), key=int)
+    assert seeds == swept and len(seeds) >= (5 if name == "distilbert_glue" else 3), f"{name}: seeds {seeds}"
+    md = (REPORTS / f"{name}.md").read_text()
+    assert f"Seeds: {', '.join(seeds)} ({len(seeds)})" in md
+    assert set(read_verdicts(md)) == {" ".join(c["text"].split()) for c in spec.get("claims", [])}
+    assert f"]({name}.png)" in md and (REPORTS / f"{name}.png").exists()
+
+
+def test_the_committed_run_data_stays_small():
+    size = sum(p.stat().st_size for p in RUNS.glob(f"*{SUFFIX}"))
+    assert size < 20e6, f"{RUNS}: {size / 1e6:.1f} MB of run data; the repository should grow by tens of MB at most"
+
+
 # The matplotlib that drew the committed figures: under another version their bytes may differ (fonts, PNG
 # encoder), so only their pixel size is compared then. The markdown is compared byte for byte always.
 FIGURES_MATPLOTLIB = "3.11.2"
