@@ -76,7 +76,8 @@ def test_distilbert_student_is_its_teacher_at_half_depth(profile):
     student_layers = effective_encoder_config(cfg).num_layers
     teacher_layers = effective_encoder_config(teacher).num_layers
     assert student_layers == max(1, teacher_layers // 2)
-    assert teacher_layers % 2 == 0 or teacher_layers == 1
+    # every other teacher layer: an even teacher at every profile but smoke, whose one layer is copied whole
+    assert teacher_layers % 2 == 0 if profile != "smoke" else teacher_layers == student_layers == 1
 
 
 def test_a_student_that_is_not_its_teacher_at_half_depth_is_named():
