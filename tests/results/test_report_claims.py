@@ -52,6 +52,11 @@ CLAIMS = [
     ("{kind: ratio_at_most, row: [128, none], than: [768, none], column: Params, ratio: 0.9}", "reproduced"),
     ("{kind: ratio_at_most, row: [128, none], than: [768, none], column: Params, ratio: 0.8}", "contradicted"),
     ("{kind: better, row: [768, all], than: [[768, ffn], [768, attention]], column: [MNLI, Loss]}", "contradicted"),
+    # all − none = −10, 95% CI −12.27 to −7.73: alone it contradicts a margin of 7.5; as one of two comparisons it
+    # must hold at 97.5% (Bonferroni), CI −12.85 to −7.15, and does not
+    ("{kind: not_worse, row: [768, all], than: [768, none], column: MNLI, margin: 7.5}", "contradicted"),
+    ("{kind: not_worse, row: [768, all], than: [[768, none], [768, attention]], column: MNLI, margin: 7.5}",
+     NOT_RESOLVED),
 ]
 
 
@@ -78,6 +83,8 @@ def test_each_claim_kind_is_reproduced_contradicted_or_not_resolved(tmp_path):
     assert "768/all / 768/none = 0.877, claimed ≥ 0.8: 95% CI of 768/all − 0.8×768/none" in ev["claim 12"]
     assert "(exact counts)" in ev["claim 18"]
     assert ev["claim 20"].startswith("better (4 comparisons: 2 reproduced, 2 contradicted, 0 not resolved): ")
+    assert "95% CI −12.27 to −7.73 (Welch" in ev["claim 21"] and "Bonferroni" not in ev["claim 21"]
+    assert "95% CI −12.27 to −7.73; 97.5% CI (Bonferroni, 2 comparisons) −12.85 to −7.15 (Welch" in ev["claim 22"]
 
 
 def test_cells_within_noise_of_the_column_best_are_marked(tmp_path):

@@ -11,7 +11,10 @@ Parameter counts are exact (no seeds to average), so a params column is judged o
 The kinds (conf/report/README.md): `better` (row > than + margin), `not_worse` (row >= than - margin),
 `order` (rows, worst first, each better than the one before), `ratio_at_least` (row / than >= ratio,
 tested as row - ratio*than >= 0), `ratio_at_most` (row / than <= ratio). `than` may list several rows
-and `column` several columns: a claim is reproduced when every comparison is, contradicted when one is.
+and `column` several columns: a claim is reproduced when every comparison is (each at 95%: a claim that
+needs all of them needs no correction), contradicted when one is at the Bonferroni level over the
+claim's k comparisons (1 - 0.05/k: with ten of them, one at 95% would go against a true claim far more
+often than one time in twenty).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.results.report.stats import diff_interval, kendall_tau, welch
+from bench.results.report.stats import LEVEL, diff_interval, kendall_tau, t_quantile, welch
 
 if TYPE_CHECKING:
     from bench.results.report.table import Table
@@ -53,10 +56,10 @@ def _fmt(v: float, digits: int) -> str:
     return f"{v:+.{digits}f}".replace("-", "−")
 
 
-def _compare(table: Table, claim: dict, col: dict, a: tuple, b: tuple) -> tuple[str, str]:
-    """(status, evidence) of one comparison of row a with row b on one column: status is
-    REPRODUCED, CONTRADICTED or "" (not resolved). The raw contrast is a - b (a - ratio*b for the
-    ratio kinds); the claim holds when sign*contrast + shift > 0."""
+def _compare(table: Table, claim: dict, col: dict, a: tuple, b: tuple, k: int = 1) -> tuple[str, str]:
+    """(status, evidence) of one comparison of row a with row b on one column, one of the claim's `k`:
+    status is REPRODUCED, CONTRADICTED or "" (not resolved). The raw contrast is a - b (a - ratio*b for
+    the ratio kinds); the claim holds when sign*contrast + shift > 0."""
     name, kind, digits = col["name"], claim["kind"], int(col.get("digits", 1)) + 1
     va, vb = table.values.get(a, {}).get(name), table.values.get(b, {}).get(name)
     if va is None or vb is None:
@@ -92,6 +95,13 @@ def _compare(table: Table, claim: dict, col: dict, a: tuple, b: tuple) -> tuple[
     status = REPRODUCED if lo > 0 else CONTRADICTED if hi < 0 else ""
     df = "∞" if c.se == 0 else f"{c.df:.1f}"
     ci = f"95% CI{' of ' + contrast if contrast else ''} {_fmt(c.low, digits)} to {_fmt(c.high, digits)}"
+    if status == CONTRADICTED and k > 1 and c.se > 0:
+        level = 1 - (1 - LEVEL) / k
+        half = t_quantile(c.df, level) * c.se
+        if max(sign * (c.estimate - half), sign * (c.estimate + half)) + shift >= 0:
+            status = ""
+        ci += (f"; {level:.1%} CI (Bonferroni, {k} comparisons) {_fmt(c.estimate - half, digits)} to "
+               f"{_fmt(c.estimate + half, digits)}")
     return status, f"{what}, {claimed}: {ci} (Welch, df {df}, n={len(sa)}/{len(sb)}){paper}"
 
 
@@ -104,7 +114,8 @@ def _pairs(claim: dict) -> list[tuple[tuple, tuple]]:
 def judge(table: Table, claim: dict) -> Verdict:
     """One claim's verdict on the table, with every comparison behind it."""
     cols = {c["name"]: c for c in table.spec["columns"]}
-    results = [_compare(table, claim, cols[name], a, b) for name in claim["columns"] for a, b in _pairs(claim)]
+    pairs = [(name, a, b) for name in claim["columns"] for a, b in _pairs(claim)]
+    results = [_compare(table, claim, cols[name], a, b, len(pairs)) for name, a, b in pairs]
     statuses = [s for s, _ in results]
     if statuses and all(s == REPRODUCED for s in statuses):
         verdict = REPRODUCED
