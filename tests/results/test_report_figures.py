@@ -48,6 +48,28 @@ def test_accuracy_table_figure_has_error_bars_over_seeds_beside_the_paper(tmp_pa
     assert render_figure(table) != png  # the error bars are drawn
 
 
+def test_published_values_on_a_far_scale_get_their_own_axis(tmp_path):
+    from matplotlib.figure import Figure
+
+    from bench.results.report.figure import _bars
+
+    table = build_table(load_spec("roberta_masking"), read_runs(_masking_runs(tmp_path / "runs")))
+
+    def panel(draw, name):
+        fig = Figure()
+        ax = fig.subplots()
+        draw(ax, table, name)
+        return fig, [t.get_text() for t in ax.get_legend().get_texts()]
+
+    fig, legend = panel(_bars, "MNLI-m")  # measured 65-73 beside the paper's 84: one axis
+    assert len(fig.axes) == 1 and legend == ["measured", "paper"]
+    table.paper_values = {lab: {"MNLI-m": 3.7} for lab in table.values}  # a perplexity-like published scale
+    fig, legend = panel(_bars, "MNLI-m")
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "paper (right axis)"
+    assert legend == ["measured", "paper (right axis)"]
+    assert render_figure(table)[:8] == PNG_MAGIC
+
+
 def test_every_kind_of_table_gets_its_figure(tmp_path):
     speed = load_spec("distilbert_speed")
     cols = [c["name"] for c in speed["columns"] if c["kind"] != "params"]
@@ -75,6 +97,15 @@ def test_numeric_rows_without_a_spec_figure_are_lines(tmp_path):
     assert figure_lines(table) and figure_columns(table) == ["MNLI"]
     assert table.intervals[("1",)] == {"MNLI": pytest.approx((55.0 - 63.531025, 55.0 + 63.531025))}
     assert render_figure(table)[:8] == PNG_MAGIC
+    from matplotlib.figure import Figure
+
+    from bench.results.report.figure import _lines
+
+    table.paper_values = {("1",): {"MNLI": 0.5}, ("2",): {"MNLI": 0.6}}  # 100x apart: the paper's own axis
+    fig = Figure()
+    ax = fig.subplots()
+    _lines(ax, table, "MNLI")
+    assert len(fig.axes) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == ["measured", "paper (right axis)"]
 
 
 @pytest.fixture

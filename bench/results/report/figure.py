@@ -7,6 +7,8 @@
 - Grouped bars otherwise (categorical rows: models, recipes, settings; the speed table too): per row
   the measured mean beside the published value (hatched).
 - Error bars: the 95% t-interval of the mean the table prints (only cells with more than one seed).
+- Published values on their own right-hand axis when the two scales lie more than 5x apart (a tiny model's
+  perplexity in the hundreds beside the paper's 3.7 would flatten the published bars to nothing).
 
 Agg backend, no version or time in the PNG's metadata, fixed sizes: byte-identical on every run.
 """
@@ -78,7 +80,6 @@ def render_figure(table: Table) -> bytes | None:
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3, axis="y" if draw is _bars else "both")
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6)
     for ax in axes[len(columns):]:
         ax.set_visible(False)
     title = f"{table.spec['title']} — {table.profile or 'unknown'} profile"
@@ -91,6 +92,33 @@ def render_figure(table: Table) -> bytes | None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
+
+
+def _scales_apart(measured: list, paper: list) -> bool:
+    a = [abs(v) for v in measured if v]
+    b = [abs(v) for v in paper if v]
+    return bool(a and b) and max(max(a) / max(b), max(b) / max(a)) > 5
+
+
+def _paper_axis(ax, table: Table, name: str):
+    """The axis the published values go on: `ax`, or a right-hand twin when the scales are far apart."""
+    labs = list(table.values)
+    measured = [table.values[lab].get(name) for lab in labs]
+    paper = [table.paper_values.get(lab, {}).get(name) for lab in labs]
+    if not _scales_apart(measured, paper):
+        return ax
+    twin = ax.twinx()
+    twin.set_ylabel("paper (right axis)", fontsize=7, color=PAPER)
+    twin.tick_params(labelsize=7, colors=PAPER)
+    return twin
+
+
+def _legend(ax, pax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if pax is not ax:
+        more = pax.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + [f"{t} (right axis)" for t in more[1]]
+    ax.legend(handles, labels, fontsize=6)
 
 
 def _errors(table: Table, name: str, labs: list[tuple], ys: list[float]) -> tuple[list, list, list, list]:
@@ -116,6 +144,7 @@ def _lines(ax, table: Table, name: str) -> None:
     xs_all = list(dict.fromkeys(lab[xi] for lab in table.values))
     numeric = all(as_number(x) is not None for x in xs_all)
     pos = {x: (float(x) if numeric else i) for i, x in enumerate(xs_all)}
+    pax = _paper_axis(ax, table, name)
     for k, (series_name, labs) in enumerate(series.items()):
         labs = sorted(labs, key=lambda lab: pos[lab[xi]])
         color = SERIES_COLORS[k % len(SERIES_COLORS)]
@@ -125,7 +154,8 @@ def _lines(ax, table: Table, name: str) -> None:
             pts = [(lab, pos[lab[xi]], vals[lab][name]) for lab in labs if vals[lab].get(name) is not None]
             if not pts:
                 continue
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], style, color=color, label=source + suffix)
+            (ax if source == "measured" else pax).plot([p[1] for p in pts], [p[2] for p in pts], style, color=color,
+                                                       label=source + suffix)
             if source == "measured":
                 idx, ys, down, up = _errors(table, name, [p[0] for p in pts], [p[2] for p in pts])
                 if idx:
@@ -135,6 +165,7 @@ def _lines(ax, table: Table, name: str) -> None:
     ax.set_xticks([pos[x] for x in xs_all], labels=xs_all)
     ax.minorticks_off()
     ax.set_xlabel(x_label, fontsize=8)
+    _legend(ax, pax)
 
 
 def _bars(ax, table: Table, name: str) -> None:
@@ -151,11 +182,13 @@ def _bars(ax, table: Table, name: str) -> None:
         idx, ys, down, up = _errors(table, name, [labs[i] for i, _ in pts], [v for _, v in pts])
         if idx:
             ax.errorbar([pts[i][0] - shift for i in idx], ys, yerr=[down, up], fmt="none", ecolor="black", capsize=3)
+    pax = _paper_axis(ax, table, name) if has_paper else ax
     if has_paper:
         pp = [(i, v) for i, v in enumerate(paper) if v is not None]
-        ax.bar([i + shift for i, _ in pp], [v for _, v in pp], width, color=PAPER, alpha=0.6, hatch="//",
+        pax.bar([i + shift for i, _ in pp], [v for _, v in pp], width, color=PAPER, alpha=0.6, hatch="//",
                edgecolor="white", label="paper")
     ticks = [textwrap.fill(_row_text(table, lab), 16) for lab in labs]
     ax.set_xticks(range(len(labs)), labels=ticks, fontsize=7, rotation=30 if len(labs) > 3 else 0,
                   ha="right" if len(labs) > 3 else "center")
     ax.set_xlim(-0.6, len(labs) - 0.4)
+    _legend(ax, pax)
