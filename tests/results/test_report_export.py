@@ -50,6 +50,22 @@ def test_a_thinner_set_of_runs_never_replaces_the_committed_table(runs, tmp_path
     assert (out / "albert_sharing.md").read_bytes() != md
 
 
+def test_without_export_the_committed_run_data_beside_the_reports_still_guards_them(runs, tmp_path, capsys):
+    """A one-seed demo in multirun/ never overwrites the committed 3-seed table: `<out>/runs` is the reference."""
+    out = tmp_path / "reports"
+    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={out}", f"export={out / 'runs'}",
+                 "publish=false"]) == 0
+    committed = (out / "albert_sharing.md").read_bytes()
+    fewer = tmp_path / "fewer"
+    write_finetune_run(fewer, "new0", values=[55.0], t=100)
+    capsys.readouterr()
+    assert main(["experiment=albert_sharing", f"runs={fewer}", f"out={out}", "publish=false"]) == 0
+    assert f"fewer than the 6 finished runs over 3 seeds already in {out / 'runs'}" in capsys.readouterr().out
+    assert (out / "albert_sharing.md").read_bytes() == committed
+    assert main(["experiment=albert_sharing", f"runs={fewer}", f"out={out}", "publish=false", "replace=true"]) == 0
+    assert (out / "albert_sharing.md").read_bytes() != committed
+
+
 def test_a_damaged_export_line_is_named(tmp_path):
     bad = tmp_path / f"albert_sharing{SUFFIX}"
     bad.write_text('{"run_id": "a"}\nnot json\n')

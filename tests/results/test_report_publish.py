@@ -75,7 +75,8 @@ def test_publish_false_and_logger_settings(runs, tmp_path, monkeypatch):
                  f"wandb_dir={tmp_path / 'wb'}"]) == 0
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "wb").exists()
     opts = parse_args(["experiment=x", "out=a/reports", "logger.project=p"])
-    assert opts["publish"] is None and opts["wandb_dir"]  # None: publish what W&B runs were read (main) == str(Path("a/outputs/report"))
+    assert opts["publish"] is None  # decided by what is read (main)
+    assert opts["wandb_dir"] == str(Path("a/outputs/report")) == str(Path("a/outputs/report"))
     assert opts["logger"] == ["logger.project=p"]
     with pytest.raises(SystemExit, match="publish='maybe'"):
         parse_args(["experiment=x", "publish=maybe"])
@@ -92,3 +93,19 @@ def test_a_failed_publish_keeps_the_report_and_exits_1(runs, tmp_path, monkeypat
     assert main(["experiment=albert_sharing", f"runs={runs}", f"out={out}"]) == 1
     assert "written, but not published to W&B (RuntimeError: no W&B today)" in capsys.readouterr().err
     assert (out / "albert_sharing.md").exists() and (out / "albert_sharing.png").exists()
+
+
+def test_publishing_defaults_to_what_was_read(runs, tmp_path, monkeypatch):
+    """W&B run files read: published; committed run data (`*.runs.jsonl`) alone: not, unless publish=true."""
+    import bench.results.report.publish as publish
+
+    published = []
+    monkeypatch.setattr(publish, "publish_table", lambda table, *a, **k: published.append(table.spec["name"]) or "ok")
+    export = tmp_path / "export"
+    assert main(["experiment=albert_sharing", f"runs={runs}", f"out={tmp_path / 'a'}", f"export={export}"]) == 0
+    assert published == ["albert_sharing"]
+    assert main(["experiment=albert_sharing", f"runs={export}", f"out={tmp_path / 'b'}"]) == 0
+    assert published == ["albert_sharing"]  # the committed data alone: already published when it was made
+    assert main(["experiment=albert_sharing", f"runs={export}", f"out={tmp_path / 'c'}", "publish=true"]) == 0
+    assert main(["experiment=albert_sharing", f"runs={export},{runs}", f"out={tmp_path / 'd'}"]) == 0
+    assert published == ["albert_sharing"] * 3

@@ -1,7 +1,8 @@
 """W&B runs -> one markdown table (+ figure) per paper table, measured beside published.
 
     bench-report experiment=albert_sharing [runs=multirun,outputs] [out=reports] [online=entity/project] [profile=tiny]
-                 [publish=true|false] [wandb_dir=outputs/report] [logger.mode=online ...]
+                 [publish=true|false] [wandb_dir=outputs/report] [export=reports/runs] [replace=false]
+                 [logger.mode=online ...]
     bench-report all
 
 A report is a spec, not code: `conf/report/<table>.yaml`, whose keys are documented in

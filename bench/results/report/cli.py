@@ -3,18 +3,20 @@
 A report is only ever replaced by a table of readable runs: with no runs, runs that cannot be read
 at all, or a table whose every run file is corrupt, the existing `<table>.md` / `.png` stay byte for
 byte and the command exits 1 naming the files. Per table one console line counts its runs by state.
-Each written table is then published as its own W&B run (publish.py; `publish=false` skips it) under
-`wandb_dir=` (default `<out>/../outputs/report`: `outputs/report` beside `reports/`), with the jobs'
-logger settings and any `logger.<key>=<value>` overrides (`logger.mode=online`).
+Each written table is then published as its own W&B run (publish.py) under `wandb_dir=` (default
+`<out>/../outputs/report`: `outputs/report` beside `reports/`), with the jobs' logger settings and any
+`logger.<key>=<value>` overrides (`logger.mode=online`). `publish` defaults to true when W&B run files or
+online runs are read, to false when only committed run data (`*.runs.jsonl`) is: those tables were published
+when their runs were made. `publish=true|false` decides it.
 
 With no `runs=` and neither `multirun/` nor `outputs/` here (a fresh clone), it reads the committed run data
-in `<out>/runs`, and then publishes nothing unless `publish=true` is given: those tables were published when
-their runs were made. `bench-report experiment=all` on a fresh clone thus rebuilds every committed table.
+in `<out>/runs`: `bench-report experiment=all` on a fresh clone rebuilds every committed table.
 
 `export=<dir>` also writes each table's runs as `<dir>/<group>.runs.jsonl` (bench/results/export.py), the
-committed run data that `runs=<dir>` reads back. A table is never replaced by a thinner one: where
-`<dir>` already holds runs of the table with more seeds or more finished runs than the new ones, the
-report and its runs stay (`replace=true` overrides).
+committed run data that `runs=<dir>` reads back. A table is never replaced by a thinner one: where the
+committed run data (`export=<dir>`, else `<out>/runs`) already holds runs of the table with more seeds or more
+finished runs than the new ones, the report and its runs stay (`replace=true` overrides): a one-seed demo in
+`multirun/` does not overwrite a committed 3-seed table.
 """
 
 from __future__ import annotations
@@ -104,13 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench-report: {e}", file=sys.stderr)
         return 1
     roots = [r for r in (opts["runs"] or "").split(",") if r]
-    if not roots and not opts["online"]:
+    if not roots:
         roots = [r for r in DEFAULT_RUNS if Path(r).exists()]
         committed = Path(opts["out"]) / "runs"
-        if not roots and committed.is_dir():
+        if not roots and not opts["online"] and committed.is_dir():
             roots = [str(committed)]
             print(f"reading the committed run data in {committed} (no {' or '.join(DEFAULT_RUNS)} here)")
-        if not roots:
+        if not roots and not opts["online"]:
             print(f"bench-report: no runs: none of {', '.join(DEFAULT_RUNS)}, {committed} exists here; pass "
                   "runs=<dir> or online=<entity/project>. Existing reports are left as they are.", file=sys.stderr)
             return 1
@@ -148,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"replaced ({kept}). Unreadable: {_files(table.runs)}", file=sys.stderr)
             status = 1
         elif (thicker := _thicker_export(table, opts)) is not None:
-            print(f"{_name(table)}: {_count(table)}, fewer than the {thicker} already in {opts['export']}: "
+            print(f"{_name(table)}: {_count(table)}, fewer than the {thicker} already in {_committed(opts)}: "
                   f"{kept} (replace=true replaces them)")
         else:
             written = write_table(table, out)
@@ -167,11 +169,16 @@ def _seeds_and_finished(runs: pd.DataFrame) -> tuple[int, int]:
     return seeds, len(done)
 
 
+def _committed(opts: dict) -> Path:
+    """Where the committed run data of the reports in `out` lives: `export=`, else `<out>/runs`."""
+    return Path(opts["export"]) if opts["export"] else Path(opts["out"]) / "runs"
+
+
 def _thicker_export(table: Table, opts: dict) -> str | None:
-    """What the export dir already holds for this table when it has more seeds or finished runs than the new
-    table (which is then not written), else None."""
-    path = Path(opts["export"] or "") / f"{table.spec['runs']['group']}{SUFFIX}"
-    if not opts["export"] or opts["replace"] or not path.exists():
+    """What the committed run data already holds for this table when it has more seeds or finished runs than
+    the new table (which is then not written), else None."""
+    path = _committed(opts) / f"{table.spec['runs']['group']}{SUFFIX}"
+    if opts["replace"] or not path.exists():
         return None
     old = read_exports([path])
     old = old[old["job_type"].isin(table.runs["job_type"].dropna().unique())] if len(old) else old
