@@ -57,6 +57,14 @@ CLAIMS = [
     ("{kind: not_worse, row: [768, all], than: [768, none], column: MNLI, margin: 7.5}", "contradicted"),
     ("{kind: not_worse, row: [768, all], than: [[768, none], [768, attention]], column: MNLI, margin: 7.5}",
      NOT_RESOLVED),
+    # the same on a lower-is-better column (none is 10 worse), and for a ratio: ffn − 0.725 × none, 95% CI +0.22 to
+    # +4.33 alone (contradicted: the ratio is above 0.725), 97.5% CI −0.35 to +4.90 as one of two (not resolved)
+    ("{kind: not_worse, row: [768, none], than: [768, all], column: Loss, margin: 7.5}", "contradicted"),
+    ("{kind: not_worse, row: [768, none], than: [[768, all], [768, attention]], column: Loss, margin: 7.5}",
+     NOT_RESOLVED),
+    ("{kind: ratio_at_most, row: [768, ffn], than: [768, none], column: MNLI, ratio: 0.725}", "contradicted"),
+    ("{kind: ratio_at_most, row: [768, ffn], than: [[768, none], [768, attention]], column: MNLI, ratio: 0.725}",
+     NOT_RESOLVED),
 ]
 
 
@@ -116,20 +124,27 @@ def test_row_order_against_the_paper(tmp_path):
     table.spec["columns"][1]["paper"] = ["x"]
     table.paper_values = {none: {"MNLI": 3.0}, ffn: {"MNLI": 1.0}, att: {"MNLI": 2.0}}
     # measured 81, 61, 81 (a tie) against published 3, 1, 2: tau-b = 2 / sqrt(3 * 2); none and attention are
-    # within noise, the two pairs with ffn outside it, in the paper's order
-    assert table_orderings(table) == ["MNLI: Kendall's τ = +0.82 over 3 rows (3 pairs the paper orders: 2 as the "
-                                      "paper and 0 against it outside the noise, 1 within it): the pairs outside "
-                                      "the noise agree with the paper"]
+    # within noise, the two pairs with ffn outside it even at 98.3% (Bonferroni over 3), in the paper's order
+    assert table_orderings(table) == ["MNLI: Kendall's τ = +0.82 over 3 rows (3 pairs the paper orders, each tested "
+                                      "at 98.3% (Bonferroni over 3): 2 as the paper and 0 against it outside the "
+                                      "noise, 1 within it): the pairs outside the noise agree with the paper"]
     table.paper_values = {none: {"MNLI": 3.0}, ffn: {"MNLI": 4.0}, att: {"MNLI": 2.0}}
     assert table_orderings(table)[0].endswith("0 as the paper and 2 against it outside the noise, 1 within it): "
                                               "the pairs outside the noise disagree with the paper")
     table.paper_values = {none: {"MNLI": 1.0}, ffn: {"MNLI": 2.0}, att: {"MNLI": 3.0}, ("128", "none"): {"MNLI": 0.0}}
-    assert table_orderings(table)[0].endswith("(6 pairs the paper orders: 1 as the paper and 1 against it outside the "
-                                              "noise, 1 within it, 3 with a row of fewer than two seeds): mixed")
+    assert table_orderings(table)[0].endswith("1 as the paper and 1 against it outside the noise, 1 within it, 3 with "
+                                              "a row of fewer than two seeds): mixed")
     table.paper_values = {none: {"MNLI": 1.0}, att: {"MNLI": 2.0}, ("128", "none"): {"MNLI": 2.0}}
-    assert table_orderings(table)[0].endswith("(2 pairs the paper orders: 0 as the paper and 0 against it outside "
-                                              "the noise, 1 within it, 1 with a row of fewer than two seeds): within "
-                                              "noise, not resolved")  # the paper's tie is no pair
+    assert table_orderings(table)[0].endswith("(2 pairs the paper orders, each tested at 95.0%: 0 as the paper and 0 "
+                                              "against it outside the noise, 1 within it, 1 with a row of fewer than "
+                                              "two seeds): within noise, not resolved")  # the paper's tie is no pair
+    table.paper_values = {none: {"MNLI": 1.0}, ("128", "none"): {"MNLI": 2.0}, att: {"MNLI": 2.0}}
+    kept = table.samples[none]["MNLI"]
+    table.samples[none]["MNLI"] = {"0": 80.0}  # one seed
+    assert table_orderings(table)[0].endswith("with a row of fewer than two seeds): noise not resolved (too few seeds)")
+    table.paper_values = {none: {"MNLI": 2.0}, ("128", "none"): {"MNLI": 2.0}, att: {"MNLI": 2.0}}
+    assert table_orderings(table)[0].endswith("over 3 rows: the paper orders no pair")
+    table.samples[none]["MNLI"] = kept
     table.paper_values = {none: {"MNLI": 3.0}, ffn: {"MNLI": 1.0}}
     assert table_orderings(table)[0].endswith("(95% CI +17.73 to +22.27): agrees with the paper")
     table.paper_values = {none: {"MNLI": 1.0}, ffn: {"MNLI": 3.0}}
@@ -229,6 +244,10 @@ def test_mean_of_cell_gets_its_interval_over_the_seeds_common_to_its_inputs():
     avg = mean_cell({"A": three, "B": lost}, col)  # seeds 0 and 1 only, flagged
     assert avg.samples == {"0": 50.0, "1": 70.0} and avg.text == "60.0 ± 127.1 (n=2)*" and avg.flagged
     other = seed_cell([50.0], {"2": 40.0, "3": 60.0}, 1)
-    avg = mean_cell({"A": a, "B": other}, col)  # no common seed: the mean of the means, no interval
-    assert avg.text == "60.0" and avg.samples is None
+    avg = mean_cell({"A": a, "B": other}, col)  # no common seed: the mean of the means, no interval, flagged
+    assert avg.text == "60.0*" and avg.samples is None and avg.flagged
+    one = seed_cell([50.0], {"1": 60.0, "2": 40.0}, 1)
+    assert mean_cell({"A": a, "B": one}, col).text == "60.0*"  # one common seed of three: no n=1 cell
+    single = seed_cell([60.0], {"0": 60.0}, 1)
+    assert mean_cell({"A": single, "B": single}, col).text == "60.0 (n=1)"  # one seed everywhere: nothing lost
     assert mean_cell({"A": a, "B": Cell("missing")}, col).text == "n/a"

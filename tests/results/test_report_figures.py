@@ -59,7 +59,7 @@ def test_published_values_on_a_far_scale_get_their_own_axis(tmp_path):
         fig = Figure()
         ax = fig.subplots()
         draw(ax, table, name)
-        return fig, [t.get_text() for t in ax.get_legend().get_texts()]
+        return fig, [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]  # on the axis drawn last
 
     fig, legend = panel(_bars, "MNLI-m")  # measured 65-73 beside the paper's 84: one axis
     assert len(fig.axes) == 1 and legend == ["measured", "paper"]
@@ -68,6 +68,12 @@ def test_published_values_on_a_far_scale_get_their_own_axis(tmp_path):
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "paper (right axis)"
     assert legend == ["measured", "paper (right axis)"]
     assert render_figure(table)[:8] == PNG_MAGIC
+    from bench.results.report.figure import twin_columns
+    from bench.results.report.render import render_markdown
+
+    assert twin_columns(table) == ["MNLI-m"]
+    assert "Published values on their own right-hand axis, the two scales lying more than 5x apart: MNLI-m." in \
+        render_markdown(table, "roberta_masking.png")
 
 
 def test_every_kind_of_table_gets_its_figure(tmp_path):
@@ -105,7 +111,8 @@ def test_numeric_rows_without_a_spec_figure_are_lines(tmp_path):
     fig = Figure()
     ax = fig.subplots()
     _lines(ax, table, "MNLI")
-    assert len(fig.axes) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == ["measured", "paper (right axis)"]
+    assert len(fig.axes) == 2 and ax.get_legend() is None
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["measured", "paper (right axis)"]
 
 
 @pytest.fixture

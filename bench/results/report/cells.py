@@ -141,16 +141,18 @@ def mean_cell(row_cells: Mapping[str, Cell], col: dict) -> Cell:
     """A `mean_of` column: the mean of earlier columns' headline values in the same row. Each seed that every
     input has gives a sample (the mean of its values), so the cell is their mean, interval and n; a seed that
     some input lacks (a failed job) is left out and the cell flagged `*`, so one lost job does not take the
-    interval of a whole row away."""
+    interval of a whole row away. With fewer than two common seeds (of several), the mean of the means, flagged."""
     digits = int(col.get("digits", 1))
     cells = [row_cells[name] for name in col["mean_of"]]
     if any(c.value is None for c in cells):
         return Cell("n/a")
+    lost = any(c.flagged for c in cells)
     if all(c.samples for c in cells):
         seed_sets = [set(c.samples) for c in cells]
-        if seeds := sorted(set.intersection(*seed_sets)):
+        seeds, every = sorted(set.intersection(*seed_sets)), set.union(*seed_sets)
+        lost = lost or len(seeds) < len(every)
+        if len(seeds) >= 2 or (seeds and len(every) == 1):
             samples = {k: sum(c.samples[k] for c in cells) / len(cells) for k in seeds}
-            lost = any(c.flagged for c in cells) or len(seeds) < len(set.union(*seed_sets))
             return seed_cell([sum(samples.values()) / len(samples)], samples, digits, lost=lost)
-    v = sum(c.value for c in cells) / len(cells)
-    return Cell(fmt(v, digits), v)  # no seed common to every input: no per-seed value, no interval
+    v = sum(c.value for c in cells) / len(cells)  # fewer than two common seeds: the mean of the means, no interval
+    return Cell(fmt(v, digits) + ("*" if lost else ""), v, lost)

@@ -4,7 +4,7 @@ order against the paper's per column, and which cells are within noise of their 
 Every test compares two rows of one column as independent seed sets (stats.diff_interval: Welch's
 95% interval, df by Welch–Satterthwaite). A claim is
 - `reproduced` when the interval of its contrast lies wholly on the claimed side,
-- `contradicted` when it lies wholly on the other side,
+- `contradicted` when it lies wholly on the other side (for one of k comparisons: at 1 - 0.05/k, below),
 - `not resolved at <profile>` otherwise: the interval holds 0, a side has fewer than two seeds, or a
   cell has no value.
 Parameter counts are exact (no seeds to average), so a params column is judged on its values.
@@ -204,28 +204,30 @@ def _two_rows(table: Table, name: str, a: tuple, b: tuple) -> str:
 
 
 def _many_rows(table: Table, name: str, rows: list[tuple]) -> str:
-    """Kendall's tau-b of the means, then each pair of rows the paper orders, tested as two rows are (Welch 95%,
-    uncorrected): a verdict from the pairs outside the noise only, so seed noise cannot make an order."""
+    """Kendall's tau-b of the means, then each pair of rows the paper orders, tested as two rows are (Welch) at
+    the Bonferroni level over the pairs tested: the verdict reads only the pairs outside the noise, so seed noise
+    cannot make an order, nor one lucky pair among fifteen."""
     tau = kendall_tau([table.values[r][name] for r in rows], [table.paper_values[r][name] for r in rows])
     head = f"Kendall's τ = {'n/a (a side is constant)' if tau is None else _fmt(tau, 2)} over {len(rows)} rows"
-    agree = against = noise = unresolved = 0
-    for i, a in enumerate(rows):
-        for b in rows[i + 1:]:
-            if table.paper_values[a][name] == table.paper_values[b][name]:
-                continue  # the paper does not order them
-            same, c = _pair(table, name, a, b)
-            if c is None:
-                unresolved += 1
-            elif not c.significant:
-                noise += 1
-            elif same:
-                agree += 1
-            else:
-                against += 1
-    pairs = agree + against + noise + unresolved
-    counts = f"{pairs} pairs the paper orders: {agree} as the paper and {against} against it outside the noise, " \
-             f"{noise} within it" + (f", {unresolved} with a row of fewer than two seeds" if unresolved else "")
-    if agree and against:
+    pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]
+             if table.paper_values[a][name] != table.paper_values[b][name]]  # a published tie orders nothing
+    tested = [t for t in (_pair(table, name, a, b) for a, b in pairs) if t[1] is not None]
+    level = 1 - (1 - LEVEL) / max(len(tested), 1)
+    agree = against = 0
+    for same, c in tested:
+        if (c.estimate != 0) if c.se == 0 else abs(c.estimate) > t_quantile(c.df, level) * c.se:
+            agree, against = (agree + 1, against) if same else (agree, against + 1)
+    unresolved = len(pairs) - len(tested)
+    if not pairs:
+        return f"{head}: the paper orders no pair"
+    counts = (f"{len(pairs)} pairs the paper orders, each tested at {level:.1%}"
+              + (f" (Bonferroni over {len(tested)})" if len(tested) > 1 else "")
+              + f": {agree} as the paper and {against} against it outside the noise, "
+              f"{len(tested) - agree - against} within it"
+              + (f", {unresolved} with a row of fewer than two seeds" if unresolved else ""))
+    if not tested:
+        verdict = "noise not resolved (too few seeds)"
+    elif agree and against:
         verdict = "mixed"
     elif agree or against:
         verdict = f"the pairs outside the noise {'agree' if agree else 'disagree'} with the paper"

@@ -100,12 +100,20 @@ def _scales_apart(measured: list, paper: list) -> bool:
     return bool(a and b) and max(max(a) / max(b), max(b) / max(a)) > 5
 
 
+def twin_columns(table: Table) -> list[str]:
+    """The plotted columns whose published values get their own right-hand axis (the caption names them)."""
+    return [name for name in figure_columns(table) if _own_axis(table, name)]
+
+
+def _own_axis(table: Table, name: str) -> bool:
+    labs = list(table.values)
+    return _scales_apart([table.values[lab].get(name) for lab in labs],
+                         [table.paper_values.get(lab, {}).get(name) for lab in labs])
+
+
 def _paper_axis(ax, table: Table, name: str):
     """The axis the published values go on: `ax`, or a right-hand twin when the scales are far apart."""
-    labs = list(table.values)
-    measured = [table.values[lab].get(name) for lab in labs]
-    paper = [table.paper_values.get(lab, {}).get(name) for lab in labs]
-    if not _scales_apart(measured, paper):
+    if not _own_axis(table, name):
         return ax
     twin = ax.twinx()
     twin.set_ylabel("paper (right axis)", fontsize=7, color=PAPER)
@@ -114,11 +122,12 @@ def _paper_axis(ax, table: Table, name: str):
 
 
 def _legend(ax, pax) -> None:
+    """One legend for both axes, on the one drawn last (a twin is drawn over `ax`, legend included)."""
     handles, labels = ax.get_legend_handles_labels()
     if pax is not ax:
         more = pax.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + [f"{t} (right axis)" for t in more[1]]
-    ax.legend(handles, labels, fontsize=6)
+    pax.legend(handles, labels, fontsize=6)
 
 
 def _errors(table: Table, name: str, labs: list[tuple], ys: list[float]) -> tuple[list, list, list, list]:

@@ -11,7 +11,7 @@ import yaml
 
 from bench.io import CONF_DIR, PAPER_DIR
 from bench.results.report.claims import BEST, UNRESOLVED, WITHIN
-from bench.results.report.figure import figure_alt, figure_lines
+from bench.results.report.figure import figure_alt, figure_lines, twin_columns
 from bench.results.report.spec import SPEC_DIR, table_names
 from bench.results.report.table import Table
 
@@ -63,7 +63,9 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
         lines += [f"![{figure_alt(table)}]({figure_name})", "",
                   "Figure: each measured value (the mean over seeds; error bars: its 95% t-interval when there "
                   "is more than one seed) beside the published one where the paper gives it "
-                  + ("(dashed)." if figure_lines(table) else "(hatched)."), ""]
+                  + ("(dashed)." if figure_lines(table) else "(hatched).")
+                  + (f" Published values on their own right-hand axis, the two scales lying more than 5x apart: "
+                     f"{', '.join(twin)}." if (twin := twin_columns(table)) else ""), ""]
     if spec.get("example"):
         lines += _example(spec)
     lines.append("\n\n".join(["**Notes.** " + table.notes[0], *table.notes[1:]]))
@@ -89,7 +91,8 @@ def _verdict_lines(table: Table) -> list[str]:
                    + ", so a verdict says whether the rows here behave as the claim says, not whether the paper is "
                    "right" if table.profile == "tiny" else
                    "a verdict says whether these runs behave as the claim says")
-                + "; tests: Welch 95% intervals between rows, see conf/report/README.md):", ""]
+                + "; tests: Welch 95% intervals between rows, a claim of k comparisons contradicted only at "
+                  "1 − 0.05/k, see conf/report/README.md):", ""]
         out += [f"- **{v.verdict}**: {v.text} — {v.evidence}" for v in table.verdicts]
         out.append("")
     if table.orderings:
@@ -147,8 +150,9 @@ def render_index(out: Path) -> str:
             verdicts.append(md_row([f"[{name}]({name}.md)" if md.exists() else name, text, verdict, evidence]))
     lines += ["", "## Verdicts", "",
               "Every claim of every table (`claims:` in `conf/report/<table>.yaml`), as its report judged it on its "
-              "runs: `reproduced`, `contradicted`, or `not resolved at <profile>` (the 95% Welch interval of the "
-              "difference does not settle it, too few seeds, or cells missing: the evidence says which). At the tiny "
+              "runs: `reproduced` (every comparison's 95% Welch interval on the claimed side), `contradicted` (one of "
+              "its k on the other side at 1 − 0.05/k), or `not resolved at <profile>` (the intervals do not "
+              "settle it, too few seeds, or cells missing: the evidence says which). At the tiny "
               "profile the models are tiny and the data synthetic (the timing table: full-size models with random "
               "weights): a verdict says whether the rows behave as the paper's claim says, not whether the paper "
               "is right.", "",
