@@ -281,3 +281,8 @@ def test_a_profile_change_of_a_column_is_checked(tmp_path):
                     "columns:\n  - {name: R, task: race, metrics: [race/acc], profiles: {tiny: {lr: 1}}}\n")
     with pytest.raises(SpecError, match=r"column 'R': profiles.tiny must set some of \['metrics', 'task'\]"):
         load_spec("t", tmp_path)
+    (tmp_path / "t.yaml").write_text("title: t\nruns: {group: t}\nrows: [{key: seed, label: seed}]\n"
+                    "columns:\n  - {name: R, task: race, metrics: [race/acc], profiles: {tiyn: {task: race_middle}}}\n")
+    with pytest.raises(SpecError, match=r"column 'R': profiles.tiyn: no such profile \(known: paper, released, smoke, "
+                                        r"tiny\)"):
+        load_spec("t", tmp_path)

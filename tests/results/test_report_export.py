@@ -4,6 +4,7 @@ report regenerates from the committed run data on this clone without running a j
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -83,6 +84,10 @@ def test_every_committed_table_has_its_run_data():
     assert not missing, f"committed reports without their runs in {RUNS}: {missing}"
 
 
+# committed while `make tables` still runs them (the next sitting completes them); remove a name when it is whole
+PARTIAL = {"albert_depth": "16 of 90 jobs"}
+
+
 @pytest.mark.parametrize("name", committed_tables())
 def test_a_committed_table_shows_every_seed_of_its_sweep_its_claims_and_its_figure(name):
     """What the tables issue asks of each committed report: the seeds its experiment sweeps at the report's
@@ -99,6 +104,10 @@ def test_a_committed_table_shows_every_seed_of_its_sweep_its_claims_and_its_figu
     assert seeds == swept and len(seeds) >= (5 if name == "distilbert_glue" else 3), f"{name}: seeds {seeds}"
     md = (REPORTS / f"{name}.md").read_text()
     assert f"Seeds: {', '.join(seeds)} ({len(seeds)})" in md
+    if name not in PARTIAL:  # every measured cell over every seed: none missing, failed or thinner
+        table = md[md.index("\n| "):md.index("\n\n", md.index("\n| "))]
+        assert set(re.findall(r"\(n=(\d+)\)", table)) == {str(len(seeds))}, f"{name}: cells with fewer seeds"
+        assert not re.search(r"\| (missing|failed|interrupted|crashed|diverged|n/a)\b|\*", table), name
     assert set(read_verdicts(md)) == {" ".join(c["text"].split()) for c in spec.get("claims", [])}
     assert f"]({name}.png)" in md and (REPORTS / f"{name}.png").exists()
 

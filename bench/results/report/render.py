@@ -29,9 +29,9 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
         + (f" of {spec['source']}." if spec.get("source") else "."),
     ]
     if tiny and _timing(spec):
-        caption.append("The tiny profile times the full-size models (random weights) on this machine's CPU, on "
-                       "fewer pairs than the paper: seconds are not comparable with the paper's, only the ratio "
-                       "between rows is.")
+        caption.append("The tiny profile times the full-size models on this machine's CPU, over fewer pairs than "
+                       "the paper: the seconds are not comparable with the paper's, their ratio between rows is; the "
+                       "parameter counts are exact.")
     elif tiny:
         caption.append("The tiny profile trains small models on synthetic data on CPU: absolute values are not "
                        "comparable with the paper's, only the comparison between rows is.")
@@ -73,6 +73,8 @@ def render_markdown(table: Table, figure_name: str | None = None) -> str:
 
 
 CLAIMS_HEAD = "**Claims of the paper**"
+
+
 def _timing(spec: dict) -> bool:
     """A table of timing jobs only: at tiny it times full-size models, it trains nothing."""
     return set(spec["runs"].get("job_type", [])) == {"speed"}

@@ -182,6 +182,9 @@ def _check_column(col: dict, i: int, earlier: set[str], where: str) -> None:
     if col.get("task"):
         col["where"]["task.name"] = col["task"]
     for profile, change in (col.get("profiles") or {}).items():
+        if profile not in (known := _profile_names()):
+            raise SpecError(f"{where}: column {col['name']!r}: profiles.{profile}: no such profile "
+                            f"(known: {', '.join(known)})")
         if not isinstance(change, dict) or not change or set(change) - PROFILE_COLUMN_KEYS:
             raise SpecError(f"{where}: column {col['name']!r}: profiles.{profile} must set some of "
                             f"{sorted(PROFILE_COLUMN_KEYS)}, got {change!r}")
@@ -197,6 +200,11 @@ def _check_column(col: dict, i: int, earlier: set[str], where: str) -> None:
     for ref in as_list(col.get("mean_of")):
         if ref not in earlier:
             raise SpecError(f"{where}: column {col['name']!r}: mean_of names {ref!r}, not an earlier column")
+
+
+@functools.cache
+def _profile_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml")))
 
 
 def _check_glue_column(col: dict, where: str) -> None:
