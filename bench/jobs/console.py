@@ -207,7 +207,8 @@ class JobLine:
         done = sum(counts.values())
         if total is None:
             return f"; {done} done"
-        # A resumed sweep skips its finished jobs in no time: the pace is that of the jobs that ran.
+        # A resumed sweep skips its finished jobs in no time: the pace is that of the jobs that ran (an upper
+        # bound: jobs still to come may be skipped too).
         ran = done - counts.get("skipped", 0)
         if done >= total or ran == 0:
             return f"; sweep {done}/{total} done"

@@ -138,6 +138,10 @@ def test_every_spec_renders_from_synthetic_runs(tmp_path):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     nsp = (out / "roberta_nsp.md").read_text()
     assert "Published columns are empty" in nsp and "FULL-SENTENCES" in nsp
+    for name in ("roberta_nsp", "albert_sharing", "bert_scaling"):  # tiny RACE columns read race_middle runs
+        header, rows = _table((out / f"{name}.md").read_text())
+        race = next(h for h in header if h.startswith("RACE") and "(paper)" not in h)
+        assert any("(n=" in row[race] for row in rows.values()), name
     assert "我喜欢吃[MASK][MASK]" in (out / "wwm_chinese.md").read_text()
     header, rows = _table((out / "distilbert_speed.md").read_text())
     assert rows[("ELMo", "—")]["Params (paper)"] == "180M"  # published only: not a BERT-family model
