@@ -52,7 +52,8 @@ def effective_encoder_config(cfg: DictConfig, vocab_size: int | None = None) -> 
 
 def teacher_config(cfg: DictConfig) -> DictConfig:
     """The composed config of a distillation recipe's teacher: its model and recipe
-    (`objective.distillation.teacher_model` / `teacher_objective`) at this job's profile, seed and data."""
+    (`objective.distillation.teacher_model` / `teacher_objective`) at this job's profile (as the job has it,
+    command-line `profile.*` overrides included: the student's depth follows them too), seed and data."""
     from omegaconf import open_dict
 
     from bench.config.compose import compose_config
@@ -61,7 +62,7 @@ def teacher_config(cfg: DictConfig) -> DictConfig:
     teacher = compose_config([f"model={d.teacher_model}", f"objective={d.teacher_objective}",
                               f"profile={cfg.profile.name}", f"seed={cfg.seed}"])
     with open_dict(teacher):
-        teacher.data, teacher.paths, teacher.trainer = cfg.data, cfg.paths, cfg.trainer
+        teacher.data, teacher.paths, teacher.trainer, teacher.profile = cfg.data, cfg.paths, cfg.trainer, cfg.profile
     return teacher
 
 

@@ -19,6 +19,7 @@ from bench.config.schema import SettingError
 from bench.data.config import as_dict
 from bench.data.specs import load_task_spec
 from bench.data.tokenizer import checkpoint_tokenizer_of, get_tokenizer, imported_checkpoint, tokenizer_sha256
+from bench.io import CONF_DIR
 from bench.jobs.early_stopping import early_stopping_plan
 from bench.jobs.finetune.hparams import command_line, finetune_hparams
 from bench.jobs.finetune.restart import checkpoint_cadence
@@ -57,6 +58,36 @@ def check_job_config(cfg: DictConfig) -> None:
         from bench.jobs.speed.settings import SpeedSettings
 
         SpeedSettings.from_cfg(cfg.speed)
+
+
+def check_sweep(jobs: Sequence[Sequence[str]]) -> int:
+    """Every job of a sweep (its override lists, as the sweeper launches them) passes `check_job_config` before
+    the first one starts: a cell that cannot run stops the sweep at once, naming it, instead of after the cells
+    before it have trained (a distilled student's teacher, say). Jobs that differ only in `seed` share one
+    composition, and in `task` too (the task node swapped in, as composing it would). Returns the compositions."""
+    from omegaconf import OmegaConf
+
+    from bench.config.compose import compose_config
+
+    groups: dict[tuple[str, ...], list[str | None]] = {}
+    for overrides in jobs:
+        swap = not any(o.lstrip("+~").startswith("task.") for o in overrides)  # task.* overrides: compose each
+        rest = tuple(o for o in overrides if not o.startswith("seed=") and not (swap and o.startswith("task=")))
+        task = next((o.split("=", 1)[1] for o in overrides if o.startswith("task=")), None) if swap else None
+        if task not in groups.setdefault(rest, []):
+            groups[rest].append(task)
+    for rest, tasks in groups.items():
+        cfg = compose_config(list(rest), return_hydra_config=True)
+        for task in tasks:
+            if task is not None:
+                cfg.task = OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml")
+                cfg.hydra.overrides.task = [*rest, f"task={task}"]
+            try:
+                check_job_config(cfg)
+            except (ValueError, KeyError, TypeError) as e:
+                cell = " ".join([*rest, *([f"task={task}"] if task else [])])
+                raise SettingError(f"sweep cell `{cell}`", f"{_text(e)}; no job of the sweep was started") from None
+    return len(groups)
 
 
 def check_checkpoint_tokenizer(cfg: DictConfig, overrides: Sequence[str] | None = None) -> None:

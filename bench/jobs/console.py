@@ -50,9 +50,9 @@ def job_label(overrides: list[str]) -> str:
     return " ".join(keep) if keep else "defaults"
 
 
-def sweep_size(config: DictConfig) -> int | None:
-    """Jobs of the sweep as Hydra's basic sweeper expands it (its params, then the command line); None for
-    another sweeper."""
+def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
+    """Each job's overrides as Hydra's basic sweeper expands the sweep (its params, then the command line), in
+    launch order; None for another sweeper."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -61,7 +61,12 @@ def sweep_size(config: DictConfig) -> int | None:
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
     params += list(config.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(params)
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def sweep_size(config: DictConfig) -> int | None:
+    jobs = sweep_jobs(config)
+    return None if jobs is None else len(jobs)
 
 
 def format_seconds(s: float) -> str:
@@ -87,7 +92,15 @@ class SweepConsole(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         global _sweep
         sweep_dir = Path(config.hydra.sweep.dir)
-        total = sweep_size(config)
+        jobs = sweep_jobs(config)
+        total = None if jobs is None else len(jobs)
+        if jobs:
+            from bench.jobs.checks import check_sweep  # lazy: the job modules load torch
+
+            try:  # a cell that cannot run stops the sweep here, before any job starts
+                check_sweep(jobs)
+            except ValueError as e:  # SystemExit: Hydra turns a callback's exceptions into warnings and goes on
+                raise SystemExit(f"bench-run: {e}") from None
         launcher = _launcher(config)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         offline = str(OmegaConf.select(config, "logger.mode", default="offline")) == "offline"

@@ -149,3 +149,26 @@ def test_a_job_line_leaves_out_the_profile_and_what_its_name_leaves_out():
     overrides = ["experiment=x", "profile=tiny", "task=sst2", "+callbacks.kill.step=3", "rerun=true",
                  "profile.finetune.lr=1e-3", "seed=0"]
     assert job_label(overrides) == "task=sst2 profile.finetune.lr=1e-3 seed=0"
+
+
+def test_a_sweep_with_a_cell_that_cannot_run_stops_before_any_job_starts(tmp_path):
+    """Every cell is checked as the sweep starts (bench.jobs.checks.check_sweep): the bad one is named, no job
+    runs, not even the good cells launched before it (which could train for hours first)."""
+    from bench.config.schema import SettingError
+    from bench.jobs import console
+    from bench.jobs.checks import check_sweep
+
+    good = ["experiment=roberta_masking", "task=sst2"]
+    bad = ["experiment=roberta_masking", "task=mnli", "objective=roberta_static", "profile.model.num_heads=3"]
+    assert check_sweep([[*good, "seed=0"], [*good, "seed=1"], [*good[:1], "task=mnli", "seed=0"]]) == 1  # one composition
+    with pytest.raises(SettingError, match=r"sweep cell `experiment=roberta_masking objective=roberta_static "
+                                           r"profile.model.num_heads=3 task=mnli`: model: .*no job of the sweep"):
+        check_sweep([[*good, "seed=0"], [*bad, "seed=0"]])
+
+    command = ["experiment=roberta_masking", "hydra.sweeper.params.task=sst2", f"hydra.sweep.dir={tmp_path / 's'}"]
+    cfg = compose_config(command, return_hydra_config=True)
+    cfg = OmegaConf.merge(cfg, {"hydra": {"overrides": {"task": ["experiment=roberta_masking",
+                                                                  "profile.model.num_heads=3"]}}})
+    with pytest.raises(SystemExit, match="bench-run: sweep cell .*no job of the sweep was started"):
+        console.SweepConsole().on_multirun_start(cfg)  # SystemExit: Hydra would swallow an Exception
+    assert not (tmp_path / "s").exists() and console._sweep is None  # nothing written, nothing to count
