@@ -62,31 +62,53 @@ def check_job_config(cfg: DictConfig) -> None:
 
 def check_sweep(jobs: Sequence[Sequence[str]]) -> int:
     """Every job of a sweep (its override lists, as the sweeper launches them) passes `check_job_config` before
-    the first one starts: a cell that cannot run stops the sweep at once, naming it, instead of after the cells
-    before it have trained (a distilled student's teacher, say). Jobs that differ only in `seed` share one
-    composition, and in `task` too (the task node swapped in, as composing it would). Returns the compositions."""
+    the first one starts: cells that cannot run stop the sweep at once, all of them named, instead of after the
+    cells before them have trained (a distilled student's teacher, say). Jobs that differ only in `seed` share
+    one composition, and in `task` too where nothing but the task file writes `task.*` (its node swapped in, as
+    composing it would). Returns the compositions."""
     from omegaconf import OmegaConf
 
     from bench.config.compose import compose_config
+    from bench.jobs.console import job_label
 
-    groups: dict[tuple[str, ...], list[str | None]] = {}
-    for overrides in jobs:
-        swap = not any(o.lstrip("+~").startswith("task.") for o in overrides)  # task.* overrides: compose each
-        rest = tuple(o for o in overrides if not o.startswith("seed=") and not (swap and o.startswith("task=")))
-        task = next((o.split("=", 1)[1] for o in overrides if o.startswith("task=")), None) if swap else None
-        if task not in groups.setdefault(rest, []):
-            groups[rest].append(task)
+    def task_file(name) -> Path | None:
+        path = CONF_DIR / "task" / f"{name}.yaml"
+        return path if isinstance(name, str) and path.exists() else None
+
+    parser = OverridesParser.create()
+    groups: dict[tuple[str, ...], dict[str | None, int]] = {}  # the other overrides -> task -> its first job
+    for n, overrides in enumerate(jobs):
+        parsed = parser.parse_overrides(list(overrides))
+        tasks = [o.value() for o in parsed if o.key_or_group == "task"]
+        swap = len(tasks) == 1 and task_file(tasks[0]) is not None and \
+            not any(o.key_or_group.startswith("task.") for o in parsed)
+        rest = tuple(text for text, o in zip(overrides, parsed)
+                     if o.key_or_group != "seed" and not (swap and o.key_or_group == "task"))
+        groups.setdefault(rest, {}).setdefault(tasks[0] if swap else None, n)
+    failures: dict[str, list[str]] = {}
     for rest, tasks in groups.items():
-        cfg = compose_config(list(rest), return_hydra_config=True)
-        for task in tasks:
-            if task is not None:
-                cfg.task = OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml")
+        base = compose_config(list(rest), return_hydra_config=True)
+        default = task_file(OmegaConf.select(base, "hydra.runtime.choices.task"))
+        swappable = default is not None and \
+            OmegaConf.to_container(base.task) == OmegaConf.to_container(OmegaConf.load(default))
+        for task, n in tasks.items():
+            if task is None:
+                cfg = base
+            elif swappable:
+                cfg = base
+                cfg.task = OmegaConf.load(task_file(task))
                 cfg.hydra.overrides.task = [*rest, f"task={task}"]
+            else:  # something else writes task.* (an experiment, a cell, conf/local): compose the cell whole
+                cfg = compose_config([*rest, f"task={task}"], return_hydra_config=True)
             try:
                 check_job_config(cfg)
             except (ValueError, KeyError, TypeError) as e:
-                cell = " ".join([*rest, *([f"task={task}"] if task else [])])
-                raise SettingError(f"sweep cell `{cell}`", f"{_text(e)}; no job of the sweep was started") from None
+                failures.setdefault(_text(e), []).append(job_label([o for o in jobs[n] if not o.startswith("seed=")]))
+    if failures:
+        cells = sum(len(v) for v in failures.values())
+        why = "; ".join(f"`{'`, `'.join(c[:3])}`{f' and {len(c) - 3} more' if len(c) > 3 else ''}: {e}"
+                        for e, c in failures.items())
+        raise SettingError("sweep", f"{cells} cell(s) cannot run, so no job was started: {why}")
     return len(groups)
 
 

@@ -60,7 +60,10 @@ def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
         return None
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
     params += list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(params)
+    from hydra.core.global_hydra import GlobalHydra  # its config loader expands glob() over a group's options
+
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(params)
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
@@ -101,6 +104,9 @@ class SweepConsole(Callback):
                 check_sweep(jobs)
             except ValueError as e:  # SystemExit: Hydra turns a callback's exceptions into warnings and goes on
                 raise SystemExit(f"bench-run: {e}") from None
+            except Exception as e:  # noqa: BLE001 - a check that breaks leaves each job to check itself
+                log.warning("sweep not checked before its first job (%s: %s); each job checks itself",
+                            type(e).__name__, e)
         launcher = _launcher(config)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         offline = str(OmegaConf.select(config, "logger.mode", default="offline")) == "offline"

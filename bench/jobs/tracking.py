@@ -107,7 +107,7 @@ def run_tracked(cfg: DictConfig, name: str, job: Callable[[DictConfig, object], 
     except (ValueError, KeyError, TypeError) as e:  # refused before any run or file exists
         if reraise:
             raise
-        log.error("refused: %s", e)  # a sweep goes on with its other jobs
+        log.error("refused: %s", e)  # a sweep goes on with its other jobs (check_sweep refuses it before, as a rule)
         return {"status": "refused", "error": f"{type(e).__name__}: {e}"}
     jdir = job_dir(cfg, name)
     fingerprint = job_fingerprint(cfg)

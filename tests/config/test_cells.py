@@ -105,3 +105,14 @@ def test_every_swept_task_is_a_column_of_the_report(experiment, profile):
     spec = at_profile(load_spec(experiment), profile)
     read = {col["task"] for col in spec["columns"] if col.get("task")}
     assert swept == read, f"experiment={experiment} profile={profile}: sweeps {sorted(swept)}, report reads {sorted(read)}"
+
+
+def test_a_students_teacher_follows_the_jobs_profile_overrides():
+    from bench.config.architecture import teacher_config
+
+    cfg = compose_config(["experiment=distilbert_glue", "+cell=distilbert_student", "task=sst2",
+                          "profile.model.num_layers=4", "profile.model.hidden_size=128"])
+    teacher = effective_encoder_config(teacher_config(cfg))
+    assert (teacher.num_layers, teacher.hidden_size) == (4, 128)
+    assert effective_encoder_config(cfg).num_layers == 2
+    check_job_config(cfg)  # the student is its (overridden) teacher at half depth: no refusal

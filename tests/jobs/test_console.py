@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from bench.config.compose import compose_config
+from bench.io import CONF_DIR
 from bench.jobs import progress
 from bench.jobs.console import JOB_FILE, ConsoleFormatter, JobLine, count_jobs, result_text, sweep_size
 
@@ -151,24 +152,68 @@ def test_a_job_line_leaves_out_the_profile_and_what_its_name_leaves_out():
     assert job_label(overrides) == "task=sst2 profile.finetune.lr=1e-3 seed=0"
 
 
-def test_a_sweep_with_a_cell_that_cannot_run_stops_before_any_job_starts(tmp_path):
-    """Every cell is checked as the sweep starts (bench.jobs.checks.check_sweep): the bad one is named, no job
-    runs, not even the good cells launched before it (which could train for hours first)."""
+def test_a_sweep_with_a_cell_that_cannot_run_stops_before_any_job_starts(tmp_path, caplog):
+    """Every cell is checked as the sweep starts (bench.jobs.checks.check_sweep): the bad ones are named, no job
+    runs, not even the good cells launched before them (which could train for hours first)."""
+    from hydra._internal.callbacks import Callbacks
+
     from bench.config.schema import SettingError
     from bench.jobs import console
     from bench.jobs.checks import check_sweep
 
     good = ["experiment=roberta_masking", "task=sst2"]
-    bad = ["experiment=roberta_masking", "task=mnli", "objective=roberta_static", "profile.model.num_heads=3"]
     assert check_sweep([[*good, "seed=0"], [*good, "seed=1"], [*good[:1], "task=mnli", "seed=0"]]) == 1  # one composition
-    with pytest.raises(SettingError, match=r"sweep cell `experiment=roberta_masking objective=roberta_static "
-                                           r"profile.model.num_heads=3 task=mnli`: model: .*no job of the sweep"):
+    # bad for one task only: the swapped task node is what is checked, not the default task's
+    rc = ["experiment=roberta_masking", "profile.finetune_by_type.multiple_choice.batch_size=-1"]
+    jobs = [[*rc, f"task={t}", f"seed={s}"] for t in ("sst2", "race_middle", "mnli") for s in (0, 1)]
+    with pytest.raises(SettingError, match=r"^sweep: 1 cell\(s\) cannot run, so no job was started: `profile.finetune_by_"
+                                           r"type.multiple_choice.batch_size=-1 task=race_middle`: .* must be >= 1"):
+        check_sweep(jobs)
+    bad = ["experiment=roberta_masking", "task=mnli", "objective=roberta_static", "profile.model.num_heads=3"]
+    with pytest.raises(SettingError, match=r"1 cell\(s\) cannot run.*`task=mnli objective=roberta_static "
+                                           r"profile.model.num_heads=3`: model: hidden_size \(64\) must be divisible"):
         check_sweep([[*good, "seed=0"], [*bad, "seed=0"]])
 
+    # through Hydra's callback dispatcher, which turns a callback's Exception into a warning: SystemExit passes
     command = ["experiment=roberta_masking", "hydra.sweeper.params.task=sst2", f"hydra.sweep.dir={tmp_path / 's'}"]
     cfg = compose_config(command, return_hydra_config=True)
     cfg = OmegaConf.merge(cfg, {"hydra": {"overrides": {"task": ["experiment=roberta_masking",
                                                                   "profile.model.num_heads=3"]}}})
-    with pytest.raises(SystemExit, match="bench-run: sweep cell .*no job of the sweep was started"):
-        console.SweepConsole().on_multirun_start(cfg)  # SystemExit: Hydra would swallow an Exception
-    assert not (tmp_path / "s").exists() and console._sweep is None  # nothing written, nothing to count
+    with pytest.raises(SystemExit, match="bench-run: sweep: 2 cell.*cannot run, so no job was started"):
+        Callbacks(cfg).on_multirun_start(config=cfg)
+    assert not (tmp_path / "s").exists()  # nothing written: no job started
+
+    # a check that breaks (here: the task node cannot be read) leaves the jobs to check themselves, console intact
+    def broken(jobs):
+        raise FileNotFoundError("conf/task/x.yaml")
+
+    import bench.jobs.checks
+
+    original, bench.jobs.checks.check_sweep = bench.jobs.checks.check_sweep, broken
+    try:
+        cfg = OmegaConf.merge(cfg, {"hydra": {"overrides": {"task": ["experiment=roberta_masking"]}}})
+        with caplog.at_level(logging.INFO, logger="bench.jobs.console"):
+            console.SweepConsole().on_multirun_start(cfg)
+    finally:
+        bench.jobs.checks.check_sweep = original
+        console.sweep_ended()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "sweep not checked before its first job (FileNotFoundError: conf/task/x.yaml)" in messages[0]
+    assert messages[1].startswith("sweep roberta_masking: 6 jobs") and (tmp_path / "s" / "sweep.json").exists()
+
+
+def test_the_sweep_check_swaps_the_task_only_where_composing_it_gives_the_same(tmp_path):
+    """One composition per row stands for composing each cell: the same config, task by task."""
+    from bench.jobs.checks import check_sweep
+
+    for experiment, tasks in {"albert_sharing": ("squad_v2", "race_middle"), "distilbert_glue": ("stsb", "wnli")}.items():
+        for task in tasks:
+            swapped = compose_config([f"experiment={experiment}"], return_hydra_config=True)
+            swapped.task = OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml")
+            composed = compose_config([f"experiment={experiment}", f"task={task}"], return_hydra_config=True)
+            assert OmegaConf.to_container(swapped.task) == OmegaConf.to_container(composed.task)
+            assert OmegaConf.to_container(swapped, resolve=False)["model"] == \
+                OmegaConf.to_container(composed, resolve=False)["model"]
+    # a task.* override: every cell composed whole (no swap), still checked
+    assert check_sweep([["task=sst2", "task.hparams.max_length=64", "seed=0"],
+                        ["task=mnli", "task.hparams.max_length=64", "seed=0"]]) == 2
