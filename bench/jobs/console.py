@@ -67,11 +67,6 @@ def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def sweep_size(config: DictConfig) -> int | None:
-    jobs = sweep_jobs(config)
-    return None if jobs is None else len(jobs)
-
-
 def format_seconds(s: float) -> str:
     if s < 90:
         return f"{s:.0f} s"

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from bench.config.compose import compose_config
 from bench.io import CONF_DIR
 from bench.jobs import progress
-from bench.jobs.console import JOB_FILE, ConsoleFormatter, JobLine, count_jobs, result_text, sweep_size
+from bench.jobs.console import JOB_FILE, ConsoleFormatter, JobLine, count_jobs, result_text, sweep_jobs
 
 
 @pytest.mark.parametrize(("command", "total"), [
@@ -28,7 +28,7 @@ def test_sweep_size_is_what_the_basic_sweeper_launches(command, total):
     # as the launching process sees it: the sweep's command line in hydra.overrides.task (sweeps composed later)
     cfg = compose_config([c for c in command if "," not in c], return_hydra_config=True)
     task = [c for c in command if not c.startswith("hydra.")]
-    assert sweep_size(OmegaConf.merge(cfg, {"hydra": {"overrides": {"task": task}}})) == total
+    assert len(sweep_jobs(OmegaConf.merge(cfg, {"hydra": {"overrides": {"task": task}}}))) == total
 
 
 def test_job_lines_count_the_sweep_and_give_an_eta(tmp_path, caplog):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.results.report.stats import LEVEL, diff_interval, kendall_tau, t_quantile, welch
+from bench.results.report.stats import LEVEL, diff_interval, kendall_tau, welch
 
 if TYPE_CHECKING:
     from bench.results.report.table import Table
@@ -97,7 +97,7 @@ def _compare(table: Table, claim: dict, col: dict, a: tuple, b: tuple, k: int = 
     ci = f"95% CI{' of ' + contrast if contrast else ''} {_fmt(c.low, digits)} to {_fmt(c.high, digits)}"
     if status == CONTRADICTED and k > 1 and c.se > 0:
         level = 1 - (1 - LEVEL) / k
-        half = t_quantile(c.df, level) * c.se
+        half = c.half_at(level)
         if max(sign * (c.estimate - half), sign * (c.estimate + half)) + shift >= 0:
             status = ""
         ci += (f"; {level:.1%} CI (Bonferroni, {k} comparisons) {_fmt(c.estimate - half, digits)} to "
@@ -215,7 +215,7 @@ def _many_rows(table: Table, name: str, rows: list[tuple]) -> str:
     level = 1 - (1 - LEVEL) / max(len(tested), 1)
     agree = against = 0
     for same, c in tested:
-        if (c.estimate != 0) if c.se == 0 else abs(c.estimate) > t_quantile(c.df, level) * c.se:
+        if abs(c.estimate) > c.half_at(level):
             agree, against = (agree + 1, against) if same else (agree, against + 1)
     unresolved = len(pairs) - len(tested)
     if not pairs:

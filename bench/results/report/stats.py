@@ -129,6 +129,10 @@ class Contrast:
         """The interval excludes 0 (a two-sided test at 5%)."""
         return self.low > 0 or self.high < 0
 
+    def half_at(self, level: float) -> float:
+        """The half-width of the interval at another two-sided `level` (a Bonferroni-corrected one, say)."""
+        return t_quantile(self.df, level) * self.se if self.se > 0 else 0.0
+
 
 def diff_interval(a: Sequence[float], b: Sequence[float], c: float = 1.0) -> Contrast:
     """The contrast mean(a) - c*mean(b); both sets need at least two values."""
