@@ -28,7 +28,7 @@ ALL_EXPERIMENTS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml)
 # the accuracy tables at the tiny profile (the timing jobs and the released checkpoints' GPU runs apart),
 # cheapest first (docs/notes/tables-cost.md), so that a sitting ends with whole tables to commit
 TABLES_BY_COST := wwm_chinese roberta_masking bert_scaling roberta_batch_size distilbert_glue roberta_data_steps \
-  roberta_nsp albert_width albert_sharing albert_embedding_size albert_depth
+  roberta_nsp albert_width albert_embedding_size albert_depth albert_sharing
 TABLES := $(filter $(ALL_EXPERIMENTS),$(TABLES_BY_COST)) $(filter-out $(TABLES_BY_COST) distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
 
 # The main job (README): the parameter census, the inference-time tables and one accuracy table
