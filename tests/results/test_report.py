@@ -121,7 +121,11 @@ def test_index_lists_every_report_and_the_census(runs, tmp_path):
     assert "inference_backends.md (not generated yet)" in index  # written by its benchmark, not by bench-report
     (out / "inference_backends.md").write_text("# Inference backends\n")
     _report(runs, out)
-    assert "[inference_backends.md](inference_backends.md)" in (out / "README.md").read_text()
+    assert "[inference_backends.md](inference_backends.md) |" in (out / "README.md").read_text()
+    (out / "inference_backends.png").write_bytes(b"png")
+    _report(runs, out)
+    assert "[inference_backends.md](inference_backends.md), [inference_backends.png](inference_backends.png)" \
+        in (out / "README.md").read_text()
 
 
 def test_every_spec_renders_from_synthetic_runs(tmp_path):

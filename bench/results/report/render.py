@@ -132,7 +132,8 @@ def render_index(out: Path) -> str:
     lines.append(md_row(["[parameters.md](parameters.md)" if census.exists() else "parameters.md (not generated yet)",
                          "Parameters, counted exactly: every model config and paper row", "written by `bench-census`"]))
     backends = out / "inference_backends.md"
-    lines.append(md_row(["[inference_backends.md](inference_backends.md)" if backends.exists()
+    figure = ", [inference_backends.png](inference_backends.png)" if (out / "inference_backends.png").exists() else ""
+    lines.append(md_row([f"[inference_backends.md](inference_backends.md){figure}" if backends.exists()
                          else "inference_backends.md (not generated yet)",
                          "Inference time of every mode and backend, the suite vs ONNX Runtime",
                          "written by `python -m bench.benchmarks.inference_backends`"]))
