@@ -29,6 +29,10 @@ ALL_EXPERIMENTS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml)
 # cheapest first (docs/notes/tables-cost.md), so that a sitting ends with whole tables to commit
 TABLES_BY_COST := wwm_chinese roberta_masking bert_scaling roberta_batch_size distilbert_glue roberta_data_steps \
   roberta_nsp albert_width albert_embedding_size albert_depth albert_sharing
+# A job two tables share runs once, in the earlier one (`runs.also_from` in the later table's report spec):
+# albert_sharing's not-shared and all-shared rows are albert_embedding_size's jobs, the same but for the
+# experiment's name. <experiment>:<sweep override>, read by the cost benchmark too (bench/benchmarks/tables_runs.py).
+TABLE_ARGS := albert_sharing:hydra.sweeper.params.model.sharing=attention,ffn
 TABLES := $(filter $(ALL_EXPERIMENTS),$(TABLES_BY_COST)) $(filter-out $(TABLES_BY_COST) distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
 
 # The main job (README): the parameter census, the inference-time tables and one accuracy table
@@ -56,8 +60,9 @@ tables: $(STAMP)
 	  hydra.sweep.dir=$(TABLES_CACHE)/multirun/distilbert_speed
 	# a failed job does not stop the other tables (the reports list it); a stop signal (exit >= 128) does
 	status=0; for e in $(TABLES); do \
+	  args=$$(for a in $(TABLE_ARGS); do case $$a in $$e:*) echo "$${a#$$e:}";; esac; done); \
 	  BENCH_CACHE_DIR=$(TABLES_CACHE) $(SWEEP_ENV) $(VENV)/bin/bench-run experiment=$$e hydra/launcher=joblib \
-	    hydra.sweep.dir=$(TABLES_CACHE)/multirun/$$e || { rc=$$?; [ $$rc -ge 128 ] && exit $$rc; status=1; }; \
+	    hydra.sweep.dir=$(TABLES_CACHE)/multirun/$$e $$args || { rc=$$?; [ $$rc -ge 128 ] && exit $$rc; status=1; }; \
 	done; \
 	$(TABLES_REPORT) || status=1; exit $$status
 

@@ -37,7 +37,7 @@ import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
-from bench.benchmarks.tables_runs import measured_walls, tables_order
+from bench.benchmarks.tables_runs import measured_walls, tables_order, tables_sweep_args
 from bench.config.architecture import effective_encoder_config, teacher_config
 from bench.config.compose import compose_config, sweep_params
 from bench.data import get_tokenizer
@@ -82,9 +82,11 @@ class Job:
     parts: dict = field(default_factory=dict)
 
 
-def sweep_overrides(experiment: str, profile: str, seeds: int | None, conf: Path = CONF_DIR) -> list[list[str]]:
-    """The sweep's jobs at `profile` as override lists, in the basic sweeper's order (the last key varies fastest)."""
-    params = sweep_params(experiment, profile, conf)
+def sweep_overrides(experiment: str, profile: str, seeds: int | None, conf: Path = CONF_DIR,
+                    narrow: dict[str, str] | None = None) -> list[list[str]]:
+    """The sweep's jobs at `profile` as override lists, in the basic sweeper's order (the last key varies fastest);
+    `narrow` replaces some of its params, as `make tables` does (TABLE_ARGS)."""
+    params = {**sweep_params(experiment, profile, conf), **(narrow or {})}
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     axes = []
     for o in parsed:
@@ -133,7 +135,8 @@ def plan(experiment: str, profile: str, seeds: int | None, conf: Path = CONF_DIR
 
 def _plan(experiment: str, profile: str, seeds: int | None, conf: Path) -> list[Job]:
     jobs, composed = [], {}
-    for overrides in sweep_overrides(experiment, profile, seeds, conf):
+    narrow = tables_sweep_args().get(experiment) if conf == CONF_DIR else None  # this checkout's `make tables`
+    for overrides in sweep_overrides(experiment, profile, seeds, conf, narrow):
         row = tuple(o for o in overrides if not o.startswith("task="))
         if row not in composed:
             composed[row] = compose_config([f"experiment={experiment}", f"profile={profile}", *row])

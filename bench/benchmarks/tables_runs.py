@@ -22,6 +22,21 @@ def tables_order() -> list[str]:
     return first + [t for t in tables if t not in first]
 
 
+def tables_sweep_args() -> dict[str, dict[str, str]]:
+    """How `make tables` narrows a table's sweep (the Makefile's TABLE_ARGS, `<experiment>:hydra.sweeper.params.<key>=
+    <values>`: the cells another table runs as the same jobs): {experiment: {key: values}}."""
+    makefile = REPO_ROOT / "Makefile"
+    m = re.search(r"^TABLE_ARGS\s*:=(.*)$", makefile.read_text(), re.M) if makefile.exists() else None
+    out: dict[str, dict[str, str]] = {}
+    for item in m.group(1).split() if m else []:
+        experiment, _, override = item.partition(":")
+        key, _, values = override.partition("=")
+        if not key.startswith("hydra.sweeper.params.") or not values:
+            raise ValueError(f"Makefile TABLE_ARGS: {item!r} is not <experiment>:hydra.sweeper.params.<key>=<values>")
+        out.setdefault(experiment, {})[key.removeprefix("hydra.sweeper.params.")] = values
+    return out
+
+
 def measured_walls(roots: str) -> dict[str, float]:
     """Each experiment's measured wall time: the time while at least one of its runs was running (the union
     of [start, start + runtime] of every attempt: a job resumed in a later sitting is a second run directory

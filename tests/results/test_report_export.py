@@ -13,7 +13,7 @@ from bench.io import REPO_ROOT
 from bench.results.export import SUFFIX, read_exports
 from bench.results.report import main
 from bench.results.report.spec import load_spec, table_names
-from tests.results.report_support import write_finetune_run
+from tests.results.report_support import md_table, write_finetune_run
 
 REPORTS = REPO_ROOT / "reports"
 RUNS = REPORTS / "runs"
@@ -161,3 +161,28 @@ def test_with_no_runs_at_all_nothing_is_written_and_the_error_says_where_it_look
     assert main(["experiment=all"]) == 1
     assert "none of multirun, outputs, reports/runs exists here" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_table_counts_the_runs_of_the_cells_it_shares_with_another_experiment(tmp_path):
+    """albert_sharing's not-shared / all-shared cells at E=768/128 are albert_embedding_size's jobs (`also_from`):
+    their runs count in both tables, the other E values do not, and both tables' exports read each run once."""
+    root = tmp_path / "multirun"
+    for seed in range(3):
+        write_finetune_run(root, f"own{seed}", sharing="attention", seed=seed, values=[60.0 + seed], t=seed)
+        write_finetune_run(root, f"emb{seed}", sharing="none", seed=seed, values=[70.0 + seed], t=10 + seed,
+                           group="albert_embedding_size")
+        write_finetune_run(root, f"e64_{seed}", E=64, sharing="none", seed=seed, values=[30.0], t=20 + seed,
+                           group="albert_embedding_size")
+    out, export = tmp_path / "reports", tmp_path / "export"
+    assert main(["experiment=albert_sharing,albert_embedding_size", f"runs={root}", f"out={out}", f"export={export}",
+                 "publish=false"]) == 0
+    md = (out / "albert_sharing.md").read_text()
+    rows = md_table(md)[1]
+    assert rows[("768", "not-shared")]["MNLI"].startswith("▲ 71.0 ± 2.5 (n=3)")
+    assert rows[("768", "shared-attention")]["MNLI"].startswith("61.0 ± 2.5 (n=3)")
+    assert not any(label[0] == "64" for label in rows)
+    assert "Runs: 6 (6 finished; 3 of them albert_embedding_size's: the same jobs" in md
+    assert len(read_exports([export / f"albert_sharing{SUFFIX}"])) == 6
+    again = tmp_path / "again"
+    assert main(["experiment=albert_sharing", f"runs={export}", f"out={again}", "publish=false"]) == 0
+    assert (again / "albert_sharing.md").read_bytes() == (out / "albert_sharing.md").read_bytes()

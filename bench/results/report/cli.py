@@ -32,7 +32,7 @@ from bench.io import atomic_write_bytes, atomic_write_text
 from bench.results.export import SUFFIX, read_exports, split_roots, write_export
 from bench.results.report.figure import render_figure
 from bench.results.report.render import render_index, render_markdown
-from bench.results.report.spec import SpecError, load_spec, table_names
+from bench.results.report.spec import SpecError, load_spec, run_groups, table_names
 from bench.results.report.table import Table, build_table, state_counts
 from bench.results.runfile import RunFileError
 from bench.results.runs import read_runs
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench-report: no runs: none of {', '.join(DEFAULT_RUNS)}, {committed} exists here; pass "
                   "runs=<dir> or online=<entity/project>. Existing reports are left as they are.", file=sys.stderr)
             return 1
-    groups = sorted({s["runs"]["group"] for s in specs})
+    groups = sorted({g for s in specs for g in run_groups(s)})
     exports, roots = split_roots(roots)
     if opts["publish"] is None:  # W&B runs read: publish their tables; committed run data alone: already published
         opts["publish"] = bool(roots or opts["online"])
@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exports:
             exported = read_exports(exports)
             exported = exported[exported["group"].isin(groups)]
+            # a run another table also reads (`runs.also_from`) is in both tables' files: read it once
+            exported = exported.drop_duplicates(subset=[c for c in ("group", "run_id", "start_time") if c in exported])
             runs = exported if runs.empty else pd.concat([runs, exported], ignore_index=True)
     except (RunFileError, OSError, ValueError) as e:
         print(f"bench-report: cannot read the runs ({e}); existing reports are left as they are.", file=sys.stderr)

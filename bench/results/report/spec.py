@@ -16,6 +16,7 @@ SPEC_DIR = CONF_DIR / "report"
 NOT_TABLES = {"parameters"}  # specs of other writers (bench-census)
 SPEC_KEYS = {"title", "source", "description", "paper", "paper_note", "runs", "rows", "expect", "paper_only",
              "paper_info", "columns", "caption", "figure", "example", "claims"}
+RUNS_KEYS = {"group", "also_from", "job_type", "where"}
 FIGURE_KEYS = {"x", "y", "series", "logx"}
 COLUMN_KEYS = {"name", "metrics", "params", "mean_of", "ratio_of", "to_row", "task", "job_type", "where", "combine",
                "digits", "paper", "paper_unit", "note", "better", "profiles"}
@@ -42,6 +43,11 @@ def label_tuple(x) -> tuple:
     return tuple(str(v) for v in (x if isinstance(x, list) else [x]))
 
 
+def run_groups(spec: dict) -> list[str]:
+    """The W&B groups a table reads: its own (`runs.group`), then `runs.also_from`."""
+    return [spec["runs"]["group"], *spec["runs"]["also_from"]]
+
+
 def table_names() -> list[str]:
     return sorted(p.stem for p in SPEC_DIR.glob("*.yaml") if p.stem not in NOT_TABLES)
 
@@ -62,7 +68,13 @@ def load_spec(name: str, spec_dir: Path = SPEC_DIR) -> dict:
     spec["name"] = name
     spec["path"] = where
     runs = spec.setdefault("runs", {})
+    if unknown := set(runs) - RUNS_KEYS:
+        raise SpecError(f"{where}: runs: unknown key(s) {sorted(unknown)} (known: {sorted(RUNS_KEYS)})")
     runs.setdefault("group", name)
+    # other experiments whose runs of the same cells count here: the same jobs but for the experiment's name
+    runs["also_from"] = [str(g) for g in as_list(runs.get("also_from"))]
+    if runs["group"] in runs["also_from"]:
+        raise SpecError(f"{where}: runs.also_from names the table's own group {runs['group']!r}")
     runs["job_type"] = as_list(runs.get("job_type"))
     runs["where"] = dict(runs.get("where") or {})
     for i, row in enumerate(spec["rows"]):

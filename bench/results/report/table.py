@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.results.report.cells import Cell, as_number, as_text, fmt, is_missing, mean_cell, metric_cell, seed_of
 from bench.results.report.claims import Verdict, judge_all, noise_marks, orderings
-from bench.results.report.spec import as_list, at_profile, label_tuple, load_paper
+from bench.results.report.spec import as_list, at_profile, label_tuple, load_paper, run_groups
 
 # every state but finished, in the order counts are printed; `interrupted`: stopped by a signal, resumable
 NOT_FINISHED = ("failed", "interrupted", "crashed", "diverged", "corrupt", "running")
@@ -84,7 +84,7 @@ def select_runs(spec: dict, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     r = spec["runs"]
     runs = runs[runs["job_type"] != REPORT_JOB_TYPE]
     unknown = runs[runs["group"].isna()]
-    mine = runs[runs["group"] == r["group"]]
+    mine = runs[runs["group"].isin(run_groups(spec))]
     if r["job_type"]:
         mine = mine[mine["job_type"].isin(r["job_type"]) | mine["job_type"].isna()]
     if r["where"]:  # runs whose config could not be read (corrupt, killed early) stay if not finished
@@ -284,13 +284,22 @@ def _reason(run: Mapping) -> str:
     return "" if is_missing(why) or not str(why).strip() else str(why).strip().splitlines()[0]
 
 
+def _borrowed(spec: dict, mine: pd.DataFrame) -> str:
+    """How many of the runs are another experiment's (`runs.also_from`): the same jobs, run once for both tables."""
+    other = mine[mine["group"] != spec["runs"]["group"]]
+    if other.empty:
+        return ""
+    counts = ", ".join(f"{n} of them {g}'s" for g, n in sorted(other["group"].value_counts().items()))
+    return f"; {counts}: the same jobs but for the experiment's name, run once for both tables"
+
+
 def _footnote(spec, mine, records, other, unknown, row_of, missing_cells, notes, profile, labels) -> list[str]:
     seeds = sorted({seed_of(r) for r in records} - {"?"}, key=lambda s: (as_number(s) is None, as_number(s) or 0, s))
     states = state_counts(mine["state"])
     commits = sorted({str(c) for c in mine.get("summary.git_commit", pd.Series(dtype=object)) if not is_missing(c)})
     out = [
         f"Profile: **{profile or 'unknown'}**. Seeds: {', '.join(seeds) or 'none recorded'} ({len(seeds)}). "
-        f"Runs: {len(mine)} ({states}). Date: {_date(mine)} (start of the newest run). "
+        f"Runs: {len(mine)} ({states}{_borrowed(spec, mine)}). Date: {_date(mine)} (start of the newest run). "
         f"Code: {', '.join(commits) or 'git commit not recorded'}.",
     ]
     bad = [(r, lab) for r, lab in zip(records, row_of) if r["state"] != "finished"]
