@@ -183,6 +183,10 @@ def test_a_table_counts_the_runs_of_the_cells_it_shares_with_another_experiment(
     assert not any(label[0] == "64" for label in rows)
     assert "Runs: 6 (6 finished; 3 of them albert_embedding_size's: the same jobs" in md
     assert len(read_exports([export / f"albert_sharing{SUFFIX}"])) == 6
+    alone = tmp_path / "alone"  # albert_embedding_size's runs alone make no albert_sharing table
+    assert main(["experiment=all", f"runs={export / f'albert_embedding_size{SUFFIX}'}", f"out={alone}",
+                 "publish=false"]) == 0
+    assert (alone / "albert_embedding_size.md").exists() and not (alone / "albert_sharing.md").exists()
     again = tmp_path / "again"
     assert main(["experiment=albert_sharing", f"runs={export}", f"out={again}", "publish=false"]) == 0
     assert (again / "albert_sharing.md").read_bytes() == (out / "albert_sharing.md").read_bytes()
