@@ -9,26 +9,29 @@ import re
 from bench.io import CONF_DIR, REPO_ROOT
 
 
+def _makefile_words(variable: str) -> list[str]:
+    """The words of a `<variable> := ...` line of the Makefile (continued lines joined); none without one."""
+    makefile = REPO_ROOT / "Makefile"
+    text = makefile.read_text().replace("\\\n", " ") if makefile.exists() else ""
+    m = re.search(rf"^{variable}\s*:=(.*)$", text, re.M)
+    return m.group(1).split() if m else []
+
+
 def tables_order() -> list[str]:
     """`make tables`' accuracy tables (not the timing jobs, not the released checkpoints' GPU runs) in the order it
     runs them: the Makefile's TABLES_BY_COST, then any other. The order matters: a store entry that an earlier
     table trained is free for the later ones."""
     tables = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")
                     if p.stem not in ("distilbert_speed", "inference_backends") and not p.stem.endswith("_released"))
-    makefile = REPO_ROOT / "Makefile"
-    text = makefile.read_text().replace("\\\n", " ") if makefile.exists() else ""
-    m = re.search(r"^TABLES_BY_COST\s*:=(.*)$", text, re.M)
-    first = [t for t in (m.group(1).split() if m else []) if t in tables]
+    first = [t for t in _makefile_words("TABLES_BY_COST") if t in tables]
     return first + [t for t in tables if t not in first]
 
 
 def tables_sweep_args() -> dict[str, dict[str, str]]:
     """How `make tables` narrows a table's sweep (the Makefile's TABLE_ARGS, `<experiment>:hydra.sweeper.params.<key>=
     <values>`: the cells another table runs as the same jobs): {experiment: {key: values}}."""
-    makefile = REPO_ROOT / "Makefile"
-    m = re.search(r"^TABLE_ARGS\s*:=(.*)$", makefile.read_text(), re.M) if makefile.exists() else None
     out: dict[str, dict[str, str]] = {}
-    for item in m.group(1).split() if m else []:
+    for item in _makefile_words("TABLE_ARGS"):
         experiment, _, override = item.partition(":")
         key, _, values = override.partition("=")
         if not key.startswith("hydra.sweeper.params.") or not values:

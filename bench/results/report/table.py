@@ -85,14 +85,14 @@ def select_runs(spec: dict, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     runs = runs[runs["job_type"] != REPORT_JOB_TYPE]
     unknown = runs[runs["group"].isna()]
     mine = runs[runs["group"].isin(run_groups(spec))]
-    if not (mine["group"] == r["group"]).any():  # another table's runs alone (`also_from`) make no table yet
-        mine = mine.iloc[0:0]
     if r["job_type"]:
         mine = mine[mine["job_type"].isin(r["job_type"]) | mine["job_type"].isna()]
     if r["where"]:  # runs whose config could not be read (corrupt, killed early) stay if not finished
         cols = [f"config.{k}" for k in r["where"] if f"config.{k}" in mine]
         unreadable = mine[cols].isna().all(axis=1) if cols else pd.Series(True, index=mine.index)
         mine = mine[_where(mine, r["where"]) | (unreadable & mine["state"].isin(NOT_FINISHED))]
+    if not (mine["group"] == r["group"]).any():  # another table's runs alone (`also_from`) make no table yet
+        mine = mine.iloc[0:0]
     return mine, unknown
 
 
