@@ -32,7 +32,7 @@ TABLES_BY_COST := wwm_chinese roberta_masking bert_scaling roberta_batch_size di
 # A job two tables share runs once, in the earlier one (`runs.also_from` in the later table's report spec):
 # albert_sharing's not-shared and all-shared rows are albert_embedding_size's jobs, the same but for the
 # experiment's name. <experiment>:<sweep override>, read by the cost benchmark too (bench/benchmarks/tables_runs.py).
-TABLE_ARGS := albert_sharing:hydra.sweeper.params.model.sharing=attention,ffn
+TABLE_ARGS := albert_sharing:model.sharing=attention,ffn
 TABLES := $(filter $(ALL_EXPERIMENTS),$(TABLES_BY_COST)) $(filter-out $(TABLES_BY_COST) distilbert_speed inference_backends %_released,$(ALL_EXPERIMENTS))
 
 # The main job (README): the parameter census, the inference-time tables and one accuracy table

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from bench.config.compose import sweep_params
 from bench.io import CONF_DIR, REPO_ROOT
 
 
@@ -28,15 +29,20 @@ def tables_order() -> list[str]:
 
 
 def tables_sweep_args() -> dict[str, dict[str, str]]:
-    """How `make tables` narrows a table's sweep (the Makefile's TABLE_ARGS, `<experiment>:hydra.sweeper.params.<key>=
-    <values>`: the cells another table runs as the same jobs): {experiment: {key: values}}."""
+    """How `make tables` narrows a table's sweep (the Makefile's TABLE_ARGS, `<experiment>:<key>=<values>`: the
+    cells another table runs as the same jobs): {experiment: {key: values}}. A command-line sweep of one of the
+    sweep's keys replaces its `hydra.sweeper.params` value in Hydra's basic sweeper; `hydra.sweeper.params.<key>=
+    a,b` would be refused (Hydra sweeps none of its own config)."""
     out: dict[str, dict[str, str]] = {}
     for item in _makefile_words("TABLE_ARGS"):
         experiment, _, override = item.partition(":")
         key, _, values = override.partition("=")
-        if not key.startswith("hydra.sweeper.params.") or not values:
-            raise ValueError(f"Makefile TABLE_ARGS: {item!r} is not <experiment>:hydra.sweeper.params.<key>=<values>")
-        out.setdefault(experiment, {})[key.removeprefix("hydra.sweeper.params.")] = values
+        if not values or key.startswith("hydra."):
+            raise ValueError(f"Makefile TABLE_ARGS: {item!r} is not <experiment>:<sweep key>=<values>")
+        if key not in sweep_params(experiment, "tiny"):
+            raise ValueError(f"Makefile TABLE_ARGS: {item!r}: {key!r} is not a key of "
+                             f"conf/experiment/{experiment}.yaml's hydra.sweeper.params")
+        out.setdefault(experiment, {})[key] = values
     return out
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
+from bench.benchmarks import tables_runs
 from bench.benchmarks.cost import sweep_overrides
 from bench.benchmarks.tables_runs import tables_order, tables_sweep_args
-from bench.config.compose import compose_config
+from bench.config.compose import compose_config, sweep_params
 from bench.io import CONF_DIR
 from bench.results.report.spec import load_spec
 
@@ -19,6 +20,35 @@ PROFILES = sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 
 def test_make_tables_narrows_albert_sharing():
     assert NARROWED == {"albert_sharing": {"model.sharing": "attention,ffn"}}
+
+
+@pytest.mark.parametrize("experiment", sorted(NARROWED))
+def test_hydra_launches_the_narrowed_sweep_the_cost_benchmark_counts(experiment):
+    # the command line `make tables` gives bench-run, as Hydra checks and expands it in a multirun
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    args = [f"{k}={v}" for k, v in NARROWED[experiment].items()]
+    parser = OverridesParser.create()
+    ConfigLoaderImpl.validate_sweep_overrides_legal(parser.parse_overrides(args), RunMode.MULTIRUN, from_shell=True)
+    params = [f"{k}={v}" for k, v in sweep_params(experiment, "tiny").items()]
+    launched = [j for batch in BasicSweeper.split_arguments(parser.parse_overrides(params + args), None) for j in batch]
+    assert launched == sweep_overrides(experiment, "tiny", None, narrow=NARROWED[experiment])
+    assert len(launched) < len(sweep_overrides(experiment, "tiny", None))
+
+
+def test_table_args_must_name_a_key_of_the_sweep_not_hydras(tmp_path, monkeypatch):
+    # Hydra refuses `hydra.sweeper.params.<key>=a,b` in a multirun, and only once `make tables` reaches that table:
+    # the tests refuse it first
+    monkeypatch.setattr(tables_runs, "REPO_ROOT", tmp_path)
+    (tmp_path / "Makefile").write_text("TABLE_ARGS := albert_sharing:hydra.sweeper.params.model.sharing=attention,ffn\n")
+    with pytest.raises(ValueError, match="TABLE_ARGS: .*hydra.sweeper.params.model.sharing"):
+        tables_sweep_args()
+    (tmp_path / "Makefile").write_text("TABLE_ARGS := albert_sharing:model.shareing=attention\n")
+    with pytest.raises(ValueError, match="'model.shareing' is not a key of conf/experiment/albert_sharing.yaml"):
+        tables_sweep_args()
 
 
 @pytest.mark.parametrize("profile", PROFILES)
