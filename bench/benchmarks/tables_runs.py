@@ -39,6 +39,8 @@ def tables_sweep_args() -> dict[str, dict[str, str]]:
         key, _, values = override.partition("=")
         if not values or key.startswith("hydra."):
             raise ValueError(f"Makefile TABLE_ARGS: {item!r} is not <experiment>:<sweep key>=<values>")
+        if not (CONF_DIR / "experiment" / f"{experiment}.yaml").exists():
+            raise ValueError(f"Makefile TABLE_ARGS: {item!r}: no conf/experiment/{experiment}.yaml")
         if key not in sweep_params(experiment, "tiny"):
             raise ValueError(f"Makefile TABLE_ARGS: {item!r}: {key!r} is not a key of "
                              f"conf/experiment/{experiment}.yaml's hydra.sweeper.params")

@@ -28,11 +28,15 @@ def test_hydra_launches_the_narrowed_sweep_the_cost_benchmark_counts(experiment)
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException
     from hydra.types import RunMode
 
-    args = [f"{k}={v}" for k, v in NARROWED[experiment].items()]
+    args = [w.partition(":")[2] for w in tables_runs._makefile_words("TABLE_ARGS") if w.startswith(f"{experiment}:")]
     parser = OverridesParser.create()
     ConfigLoaderImpl.validate_sweep_overrides_legal(parser.parse_overrides(args), RunMode.MULTIRUN, from_shell=True)
+    with pytest.raises(ConfigCompositionException, match="Sweeping over Hydra's configuration"):  # what make tables met
+        ConfigLoaderImpl.validate_sweep_overrides_legal(
+            parser.parse_overrides([f"hydra.sweeper.params.{a}" for a in args]), RunMode.MULTIRUN, from_shell=True)
     params = [f"{k}={v}" for k, v in sweep_params(experiment, "tiny").items()]
     launched = [j for batch in BasicSweeper.split_arguments(parser.parse_overrides(params + args), None) for j in batch]
     assert launched == sweep_overrides(experiment, "tiny", None, narrow=NARROWED[experiment])
@@ -48,6 +52,9 @@ def test_table_args_must_name_a_key_of_the_sweep_not_hydras(tmp_path, monkeypatc
         tables_sweep_args()
     (tmp_path / "Makefile").write_text("TABLE_ARGS := albert_sharing:model.shareing=attention\n")
     with pytest.raises(ValueError, match="'model.shareing' is not a key of conf/experiment/albert_sharing.yaml"):
+        tables_sweep_args()
+    (tmp_path / "Makefile").write_text("TABLE_ARGS := albert_shareing:model.sharing=attention\n")
+    with pytest.raises(ValueError, match="no conf/experiment/albert_shareing.yaml"):
         tables_sweep_args()
 
 
