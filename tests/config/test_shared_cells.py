@@ -10,8 +10,9 @@ from omegaconf import OmegaConf
 from bench.benchmarks import tables_runs
 from bench.benchmarks.cost import sweep_overrides
 from bench.benchmarks.tables_runs import tables_order, tables_sweep_args
-from bench.config.compose import compose_config, sweep_params
+from bench.config.compose import compose_config
 from bench.io import CONF_DIR
+from bench.jobs.console import sweep_jobs
 from bench.results.report.spec import load_spec
 
 NARROWED = tables_sweep_args()
@@ -24,9 +25,8 @@ def test_make_tables_narrows_albert_sharing():
 
 @pytest.mark.parametrize("experiment", sorted(NARROWED))
 def test_hydra_launches_the_narrowed_sweep_the_cost_benchmark_counts(experiment):
-    # the command line `make tables` gives bench-run, as Hydra checks and expands it in a multirun
+    # the command line `make tables` gives bench-run, as Hydra checks it in a multirun and the console expands it
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException
     from hydra.types import RunMode
@@ -37,8 +37,10 @@ def test_hydra_launches_the_narrowed_sweep_the_cost_benchmark_counts(experiment)
     with pytest.raises(ConfigCompositionException, match="Sweeping over Hydra's configuration"):  # what make tables met
         ConfigLoaderImpl.validate_sweep_overrides_legal(
             parser.parse_overrides([f"hydra.sweeper.params.{a}" for a in args]), RunMode.MULTIRUN, from_shell=True)
-    params = [f"{k}={v}" for k, v in sweep_params(experiment, "tiny").items()]
-    launched = [j for batch in BasicSweeper.split_arguments(parser.parse_overrides(params + args), None) for j in batch]
+    command = [f"experiment={experiment}", "profile=tiny"]
+    cfg = compose_config(command, return_hydra_config=True)
+    jobs = sweep_jobs(OmegaConf.merge(cfg, {"hydra": {"overrides": {"task": command + args}}}))
+    launched = [[o for o in job if o not in command] for job in jobs]
     assert launched == sweep_overrides(experiment, "tiny", None, narrow=NARROWED[experiment])
     assert len(launched) < len(sweep_overrides(experiment, "tiny", None))
 
